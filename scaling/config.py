@@ -1,0 +1,109 @@
+"""The run config: one ml_collections ConfigDict per run (family, size, seed, model, data, train, mesh).
+
+`base(family, size)` builds the default for a member; `finalize` fills what comes from the data
+(vocabulary, features, classes, context length) and `validate` checks everything before any compile.
+"""
+
+import ml_collections
+
+from scaling.models import sizes
+from scaling import models
+
+SCHEDULES = ("cosine", "wsd", "constant", "linear")
+OPTIMIZERS = ("adamw", "sgd", "momentum")
+NEURAL = ("gpt", "transformer", "dnn")
+BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
+
+
+def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.family, c.size, c.seed = family, size, 0
+  c.tags = ml_collections.ConfigDict()
+  c.init_from = ""  # a pretrained run dir to start from (fine-tuning)
+  c.model = sizes.named(family, size)
+  c.model.vocab_size = 0  # 0: from the data's tokenizer (finalize)
+  task = task or {"gpt": "lm", "transformer": "span", "dnn": "lm"}[family]
+  if family == "dnn":
+    c.model.head = "classify" if task == "classify" else "lm"
+  c.data = ml_collections.ConfigDict(dict(
+      name="digits" if task == "classify" else "stdlib", task=task, seq_len=128, batch_size=32,
+      tokenizer="byte", data_dir=""))
+  c.train = ml_collections.ConfigDict(dict(
+      steps=200,          # used when tokens and flops are 0
+      tokens=0,           # train for this many tokens (examples for classification) instead
+      flops=0.0,          # or for this many training FLOPs (accounting.train_flops)
+      optimizer="adamw", lr=3e-3, momentum=0.9, b1=0.9, b2=0.95, eps=1e-8,
+      weight_decay=0.1, decay_embeddings=False,
+      schedule="cosine", warmup_steps=-1, warmup_frac=0.05, min_lr_ratio=0.1, decay_frac=0.2,
+      grad_clip=1.0, z_loss=0.0, accum_steps=1,
+      eval_every=0,       # 0: only at the end
+      eval_batches=8, log_every=10, checkpoint_every=0,  # 0: only at the end
+      keep_checkpoints=2, divergence_threshold=1e3, peak_flops=0.0, progress=True))
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1, distributed="auto",
+                                          coordinator="", num_processes=1, process_id=0))
+  return c
+
+
+def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Fills model fields that the data decides. Cheap: reads dataset metadata, builds nothing big."""
+  from scaling.data import pipeline  # local: keeps `import scaling.config` light
+  if c.family not in NEURAL:
+    return c
+  info = pipeline.dataset_info(c.data)
+  with c.unlocked():
+    if c.family == "dnn" and c.model.head == "classify":
+      c.model.num_features, c.model.num_classes = int(info["num_features"]), int(info["num_classes"])
+    elif not c.model.get("vocab_size"):
+      c.model.vocab_size = int(info["vocab_size"])
+    if c.family in ("gpt", "transformer"):
+      c.model.max_len = max(c.model.max_len, c.data.seq_len)
+  return c
+
+
+def _num(section, field, *, lo=None, integer=False, allow_zero=True):
+  v = section.get(field)
+  ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
+  if ok and lo is not None:
+    ok = v > lo or (allow_zero and v == 0)
+  if not ok:
+    raise ValueError(f"{field}: got {v!r}; allowed: {'an integer' if integer else 'a number'}"
+                     + (f" > {lo}" if lo is not None else "") + (" or 0" if allow_zero and lo is not None else ""))
+
+
+def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None:
+  """One clear ValueError naming the field and what is allowed. Run before anything compiles."""
+  if c.family not in NEURAL + BASELINES:
+    raise ValueError(f"family: unknown {c.family!r}; allowed: {', '.join(NEURAL + BASELINES)}")
+  if c.family in BASELINES:
+    from scaling.baselines import run as baseline_run
+    return baseline_run.validate(c)
+  models.validate(c.family, c.model)
+  d, t = c.data, c.train
+  if not isinstance(d.seq_len, int) or d.seq_len <= 0:
+    raise ValueError(f"data.seq_len: must be a positive integer, got {d.seq_len!r}")
+  if not isinstance(d.batch_size, int) or d.batch_size <= 0:
+    raise ValueError(f"data.batch_size: must be a positive integer, got {d.batch_size!r}")
+  if c.family == "gpt" and d.seq_len > c.model.max_len:
+    raise ValueError(f"data.seq_len: {d.seq_len} exceeds model.max_len={c.model.max_len}")
+  if t.schedule not in SCHEDULES:
+    raise ValueError(f"train.schedule: unknown {t.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+  if t.optimizer not in OPTIMIZERS:
+    raise ValueError(f"train.optimizer: unknown {t.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+  for f in ("lr",):
+    _num(t, f, lo=0, allow_zero=False)
+  for f in ("steps", "accum_steps"):
+    _num(t, f, lo=0, integer=True, allow_zero=f == "steps")
+  for f in ("tokens", "flops", "weight_decay", "grad_clip", "z_loss", "eval_every", "checkpoint_every"):
+    _num(t, f, lo=0)
+  if not (t.steps or t.tokens or t.flops):
+    raise ValueError("train.steps: one of train.steps, train.tokens, train.flops must be > 0")
+  if d.batch_size % t.accum_steps:
+    raise ValueError(f"train.accum_steps: {t.accum_steps} does not divide data.batch_size={d.batch_size}")
+  if n_devices is not None:
+    from scaling import parallel
+    shape = dict(zip(parallel.MESH_AXES, parallel.mesh_shape(c.mesh, n_devices)))
+    div = shape["data"] * shape["fsdp"]
+    micro = d.batch_size // t.accum_steps
+    if micro % div:
+      raise ValueError(f"data.batch_size: the (micro-)batch {micro} is not divisible by the data axes "
+                       f"data*fsdp={div}; allowed: multiples of {div * t.accum_steps}")

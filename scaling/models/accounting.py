@@ -1,0 +1,79 @@
+"""Exact parameter counts and FLOPs, from a model config alone.
+
+Parameters: `embed` = token embedding + learned position tables + an untied output head (the vocabulary
+projection, whatever family); `nonembed` = everything else, LayerNorm scales/biases included (Kaplan's N).
+
+FLOPs: 2 per multiply-accumulate of every matmul as executed — all weight matmuls including the output
+logits, plus attention scores (QK^T) and the weighted sum (AV) over the *full* context, because XLA
+executes the causal mask densely: 4 * n_ctx * d_attn per token per attention layer. Norms, softmax,
+activations and embedding lookups are not counted (< 5 % of a step for d_model >= 128). A training step
+costs 3x the forward pass (backward = 2x forward). Kaplan's approximation C_fwd = 2N + 2 n_layer n_ctx
+d_attn counts the causal half of the attention; `kaplan_forward_flops` gives it for comparison.
+"""
+
+import ml_collections
+
+
+def _attn_block(d: int, hk: int) -> int:
+  return 4 * d * hk  # q, k, v, o projections
+
+
+def params(family: str, m: ml_collections.ConfigDict) -> dict:
+  """{'total', 'embed', 'nonembed'} for a model config of `family`."""
+  if family in ("gpt", "transformer"):
+    d, hk, f, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.d_ff, m.vocab_size
+    ln = 2 * d
+    mlp = 2 * d * f
+    if family == "gpt":
+      nonembed = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
+      embed = v * d + (m.max_len * d if m.pos == "learned" else 0) + (0 if m.tie_embeddings else d * v)
+    else:
+      enc = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
+      dec = m.n_dec_layers * (2 * _attn_block(d, hk) + mlp + 3 * ln) + ln
+      nonembed = enc + dec
+      embed = v * d + (2 * m.max_len * d if m.pos == "learned" else 0)
+  elif family == "dnn":
+    d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
+    dims = [d_in] + [m.width] * m.depth
+    body = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+    n_out = m.vocab_size if m.head == "lm" else m.num_classes
+    out = dims[-1] * n_out + n_out
+    if m.head == "lm":
+      embed, nonembed = m.vocab_size * m.d_embed + out, body
+    else:
+      embed, nonembed = 0, body + out
+  else:
+    raise ValueError(f"family: no parameter accounting for {family!r}; allowed: gpt, transformer, dnn")
+  return {"total": embed + nonembed, "embed": embed, "nonembed": nonembed}
+
+
+def forward_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
+  """Forward FLOPs per *example*: a sequence of `seq_len` tokens (GPT, DNN-LM), a feature vector
+  (DNN classifier), or `seq_len` encoder + `dec_len` decoder tokens (Transformer)."""
+  if family == "gpt":
+    d, hk = m.d_model, (m.d_model // m.n_heads) * m.n_heads
+    per_token = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 2 * d * m.vocab_size
+    return seq_len * (per_token + m.n_layers * 4 * seq_len * hk)
+  if family == "transformer":
+    d, hk, s, t = m.d_model, (m.d_model // m.n_heads) * m.n_heads, seq_len, dec_len or seq_len
+    enc = s * m.n_layers * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * s * hk)
+    dec_self = t * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * t * hk)
+    # Cross-attention: q/o on decoder tokens, k/v on encoder tokens, scores over the encoder length.
+    dec_cross = t * 2 * (2 * d * hk) + s * 2 * (2 * d * hk) + t * 4 * s * hk
+    return enc + m.n_dec_layers * (dec_self + dec_cross) + t * 2 * d * m.vocab_size
+  if family == "dnn":
+    d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
+    dims = [d_in] + [m.width] * m.depth + [m.vocab_size if m.head == "lm" else m.num_classes]
+    per_position = sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+    return per_position * (seq_len if m.head == "lm" else 1)
+  raise ValueError(f"family: no FLOP accounting for {family!r}; allowed: gpt, transformer, dnn")
+
+
+def train_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
+  """Training FLOPs per example (forward + backward = 3x forward)."""
+  return 3 * forward_flops(family, m, seq_len, dec_len)
+
+
+def kaplan_forward_flops(m: ml_collections.ConfigDict, seq_len: int) -> float:
+  """Kaplan et al. (2020) Table 1 estimate per token for a decoder: 2N + 2 n_layer n_ctx d_attn."""
+  return 2 * params("gpt", m)["nonembed"] + 2 * m.n_layers * seq_len * m.d_model

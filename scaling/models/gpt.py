@@ -1,0 +1,61 @@
+"""GPT: decoder-only, pre-LayerNorm, causal attention; learned or rotary positions; tied or untied head."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from scaling.models import layers
+
+
+class Block(nnx.Module):
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
+    self.ln_attn = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.attn = layers.Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
+                                 use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+    self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
+
+  def __call__(self, x_BxLxD, positions_BxL, cache=None):
+    y_BxLxD, cache = self.attn(self.ln_attn(x_BxLxD), is_causal=True, positions_BxL=positions_BxL, cache=cache)
+    x_BxLxD = x_BxLxD + y_BxLxD
+    return x_BxLxD + self.mlp(self.ln_mlp(x_BxLxD)), cache
+
+
+class GPT(nnx.Module):
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.dtype = layers.compute_dtype(cfg.dtype)
+    self.embed = layers.param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
+    if cfg.pos == "learned":
+      self.pos_embed = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
+    self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.ln_f = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    if not cfg.tie_embeddings:
+      self.head = layers.param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+
+  def __call__(self, tokens_BxL: jax.Array, *, cache: list | None = None) -> jax.Array | tuple:
+    """Logits (f32) for every position. With `cache` (see `init_cache`), decodes from cache position
+    `index` and returns (logits, new_cache)."""
+    start = 0 if cache is None else cache[0]["index"]
+    positions_BxL = start + jnp.broadcast_to(jnp.arange(tokens_BxL.shape[1]), tokens_BxL.shape)
+    x_BxLxD = jnp.take(self.embed[...], tokens_BxL, axis=0)
+    if self.cfg.pos == "learned":
+      x_BxLxD = x_BxLxD + jnp.take(self.pos_embed[...], positions_BxL, axis=0)
+    x_BxLxD = x_BxLxD.astype(self.dtype)
+    new_cache = []
+    for i, block in enumerate(self.blocks):
+      x_BxLxD, c = block(x_BxLxD, positions_BxL, None if cache is None else cache[i])
+      new_cache.append(c)
+    x_BxLxD = self.ln_f(x_BxLxD)
+    w_DxV = self.embed[...].T if self.cfg.tie_embeddings else self.head[...]
+    logits_BxLxV = jnp.einsum("bld,dv->blv", x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
+    return logits_BxLxV if cache is None else (logits_BxLxV, new_cache)
+
+  def init_cache(self, batch: int, dtype=jnp.float32) -> list:
+    """Empty KV cache for `max_len` positions: one {k, v, index} per layer."""
+    c = self.cfg
+    shape = (batch, c.max_len, c.n_heads, c.d_model // c.n_heads)
+    return [{"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "index": jnp.array(0, jnp.int32)}
+            for _ in range(c.n_layers)]

@@ -1,0 +1,102 @@
+"""Size ladders: named members of each family, and members built from a target parameter count.
+
+GPT / Transformer keep Kaplan's fixed aspect ratio d_model = 32 * n_layers (64-dim heads where
+d_model allows, 32-dim otherwise) and d_ff = 4 * d_model. DNN keeps depth fixed per rung and grows width.
+"""
+
+import math
+
+import ml_collections
+
+from scaling.models import accounting
+
+# name -> (d_model, n_layers); d_model = 32 * n_layers.
+GPT_SIZES = {
+    "nano": (64, 2), "micro": (96, 3), "tiny": (128, 4), "mini": (192, 6), "small": (256, 8),
+    "base": (384, 12), "medium": (512, 16), "large": (768, 24), "xl": (1024, 32),
+}
+# GPT-2 small shape (124M with a 50k vocab): the GPU MFU benchmark's reference point.
+GPT_EXTRA = {"gpt2": dict(d_model=768, n_layers=12, n_heads=12)}
+# name -> (width, depth)
+DNN_SIZES = {
+    "nano": (32, 1), "micro": (64, 2), "tiny": (128, 2), "mini": (256, 2), "small": (512, 3),
+    "base": (1024, 3), "medium": (2048, 4), "large": (4096, 4),
+}
+FAMILIES = ("gpt", "transformer", "dnn")
+
+
+def _heads(d_model: int) -> int:
+  return d_model // 64 if d_model % 64 == 0 else max(1, d_model // 32)
+
+
+def gpt_model(d_model: int, n_layers: int, n_heads: int | None = None, **kw) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      d_model=d_model, n_layers=n_layers, n_heads=n_heads or _heads(d_model), d_ff=4 * d_model,
+      vocab_size=259, max_len=128, pos="learned", tie_embeddings=True, dtype="float32") | kw)
+
+
+def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.ConfigDict:
+  # Encoder and decoder each get half the depth of the GPT rung, so members have similar size.
+  n = max(1, n_layers // 2)
+  cfg = gpt_model(d_model, n, **kw)
+  cfg.n_dec_layers = n
+  del cfg.tie_embeddings  # always shared (T5-style)
+  return cfg
+
+
+def dnn_model(width: int, depth: int, **kw) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      head="lm", width=width, depth=depth, dtype="float32", vocab_size=259, d_embed=32, context=8,
+      num_features=64, num_classes=10) | kw)
+
+
+def named(family: str, size: str) -> ml_collections.ConfigDict:
+  """The model config of a named member: `named('gpt', 'tiny')`."""
+  table = {"gpt": GPT_SIZES | GPT_EXTRA, "transformer": GPT_SIZES, "dnn": DNN_SIZES}
+  if family not in table:
+    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+  if size not in table[family]:
+    raise ValueError(f"size: unknown {size!r} for {family}; allowed: {', '.join(table[family])}")
+  spec = table[family][size]
+  if isinstance(spec, dict):
+    return gpt_model(**spec)
+  return {"gpt": gpt_model, "transformer": transformer_model, "dnn": dnn_model}[family](*spec)
+
+
+def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth: int = 2,
+                **kw) -> ml_collections.ConfigDict:
+  """The member whose exact non-embedding parameter count is closest (in log) to `target_nonembed`.
+  GPT/Transformer: d_model = aspect * n_layers, d_model a multiple of 32. DNN: fixed depth, width varies."""
+  if target_nonembed <= 0:
+    raise ValueError(f"target_nonembed: must be > 0, got {target_nonembed}")
+
+  def err(cfg):
+    n = accounting.params(family, cfg)["nonembed"]
+    return abs(math.log(max(n, 1) / target_nonembed))
+
+  if family in ("gpt", "transformer"):
+    per_layer = 12 * aspect ** 2 * (2 if family == "transformer" else 1)
+    l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
+    make = gpt_model if family == "gpt" else transformer_model
+    cands = []
+    for n_layers in range(max(1, l0 - 2), l0 + 3):
+      for d in range(32, 32 * (aspect * n_layers // 32 + 3), 32):
+        if abs(math.log(d / (aspect * n_layers))) < 0.35:
+          cands.append(make(d, n_layers if family == "gpt" else 2 * n_layers, **kw))
+    if not cands:
+      cands = [make(32, 1 if family == "gpt" else 2, **kw)]
+  elif family == "dnn":
+    # Non-embedding count grows monotonically with width: bisect for the first width reaching the target.
+    lo, hi = 1, 1
+    while accounting.params(family, dnn_model(hi, depth, **kw))["nonembed"] < target_nonembed:
+      hi *= 2
+    while lo < hi:
+      mid = (lo + hi) // 2
+      if accounting.params(family, dnn_model(mid, depth, **kw))["nonembed"] < target_nonembed:
+        lo = mid + 1
+      else:
+        hi = mid
+    cands = [dnn_model(w, depth, **kw) for w in (max(1, lo - 1), lo)]
+  else:
+    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+  return min(cands, key=err)

@@ -1,0 +1,90 @@
+"""Encoder–decoder Transformer (Vaswani et al. 2017), pre-LayerNorm, for seq2seq tasks (span corruption).
+
+One embedding table shared by encoder input, decoder input and (tied) output, as in T5.
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from scaling.models import layers
+
+
+class EncoderBlock(nnx.Module):
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
+    self.ln_attn = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.attn = layers.Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
+                                 use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+    self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
+
+  def __call__(self, x_BxLxD, mask_BxLxL, positions_BxL):
+    y_BxLxD, _ = self.attn(self.ln_attn(x_BxLxD), mask_BxLxS=mask_BxLxL, positions_BxL=positions_BxL)
+    x_BxLxD = x_BxLxD + y_BxLxD
+    return x_BxLxD + self.mlp(self.ln_mlp(x_BxLxD))
+
+
+class DecoderBlock(nnx.Module):
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
+    head_dim = cfg.d_model // cfg.n_heads
+    self.ln_self = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.self_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
+                                      use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+    self.ln_cross = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.cross_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
+                                       use_rope=False, dtype=dt, rngs=rngs)
+    self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
+
+  def __call__(self, x_BxTxD, enc_BxSxD, cross_mask_BxTxS, positions_BxT):
+    y_BxTxD, _ = self.self_attn(self.ln_self(x_BxTxD), is_causal=True, positions_BxL=positions_BxT)
+    x_BxTxD = x_BxTxD + y_BxTxD
+    y_BxTxD, _ = self.cross_attn(self.ln_cross(x_BxTxD), kv_BxSxD=enc_BxSxD, mask_BxLxS=cross_mask_BxTxS)
+    x_BxTxD = x_BxTxD + y_BxTxD
+    return x_BxTxD + self.mlp(self.ln_mlp(x_BxTxD))
+
+
+class Transformer(nnx.Module):
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.dtype = layers.compute_dtype(cfg.dtype)
+    self.embed = layers.param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
+    if cfg.pos == "learned":
+      self.enc_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
+      self.dec_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
+    self.encoder = nnx.List([EncoderBlock(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.ln_enc = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.decoder = nnx.List([DecoderBlock(cfg, rngs=rngs) for _ in range(cfg.n_dec_layers)])
+    self.ln_dec = layers.LayerNorm(cfg.d_model, rngs=rngs)
+
+  def _embed(self, tokens_BxL, pos_table):
+    positions_BxL = jnp.broadcast_to(jnp.arange(tokens_BxL.shape[1]), tokens_BxL.shape)
+    x_BxLxD = jnp.take(self.embed[...], tokens_BxL, axis=0)
+    if self.cfg.pos == "learned":
+      x_BxLxD = x_BxLxD + jnp.take(pos_table[...], positions_BxL, axis=0)
+    return x_BxLxD.astype(self.dtype), positions_BxL
+
+  def encode(self, inputs_BxS: jax.Array, input_mask_BxS: jax.Array) -> jax.Array:
+    x_BxSxD, positions_BxS = self._embed(inputs_BxS, getattr(self, "enc_pos", None))
+    valid_BxS = input_mask_BxS > 0
+    mask_BxSxS = valid_BxS[:, :, None] & valid_BxS[:, None, :]
+    for block in self.encoder:
+      x_BxSxD = block(x_BxSxD, mask_BxSxS, positions_BxS)
+    return self.ln_enc(x_BxSxD)
+
+  def decode(self, decoder_inputs_BxT, enc_BxSxD, input_mask_BxS) -> jax.Array:
+    x_BxTxD, positions_BxT = self._embed(decoder_inputs_BxT, getattr(self, "dec_pos", None))
+    cross_mask_BxTxS = jnp.broadcast_to((input_mask_BxS > 0)[:, None, :],
+                                        (x_BxTxD.shape[0], x_BxTxD.shape[1], input_mask_BxS.shape[1]))
+    for block in self.decoder:
+      x_BxTxD = block(x_BxTxD, enc_BxSxD, cross_mask_BxTxS, positions_BxT)
+    x_BxTxD = self.ln_dec(x_BxTxD)
+    return jnp.einsum("btd,vd->btv", x_BxTxD, self.embed[...].astype(self.dtype)).astype(jnp.float32)
+
+  def __call__(self, inputs_BxS, decoder_inputs_BxT, input_mask_BxS=None) -> jax.Array:
+    if input_mask_BxS is None:
+      input_mask_BxS = jnp.ones(inputs_BxS.shape, jnp.float32)
+    return self.decode(decoder_inputs_BxT, self.encode(inputs_BxS, input_mask_BxS), input_mask_BxS)

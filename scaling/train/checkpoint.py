@@ -1,0 +1,67 @@
+"""orbax checkpoints of the train state plus each process's data-iterator position.
+
+Layout under `<workdir>/checkpoints/`: orbax's `<step>/` directories (committed atomically by orbax; a
+save killed mid-write leaves only a temporary directory that orbax ignores) and `data/<step>.p<i>.json`,
+the grain iterator state of process i, written *before* the orbax save so that any committed step
+has its data position. A step missing either part is skipped on restore, never fatal.
+"""
+
+import base64
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+from scaling import io
+
+
+class Checkpointer:
+  def __init__(self, workdir: str, keep: int = 2):
+    self.dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.data_dir = os.path.join(self.dir, "data")
+    os.makedirs(self.data_dir, exist_ok=True)
+    # Synchronous saves: a checkpoint either exists completely when save() returns or not at all, and a
+    # SIGKILL cannot leave a committed step without its data state.
+    self.manager = ocp.CheckpointManager(
+        self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                       enable_async_checkpointing=False))
+
+  def _data_path(self, step: int) -> str:
+    return os.path.join(self.data_dir, f"{step}.p{jax.process_index()}.json")
+
+  def save(self, step: int, state, data_state, extra: dict | None = None) -> None:
+    if isinstance(data_state, bytes):
+      data_state = {"bytes_b64": base64.b64encode(data_state).decode()}
+    io.atomic_write_json(self._data_path(step), {"data": data_state, "extra": extra or {}})
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self.manager.wait_until_finished()
+    for f in os.listdir(self.data_dir):  # drop data states of steps orbax no longer keeps
+      s = f.split(".")[0]
+      if s.isdigit() and int(s) not in self.manager.all_steps() and int(s) != step:
+        os.unlink(os.path.join(self.data_dir, f))
+
+  def restore_latest(self, abstract_state):
+    """-> (step, state, data_state, extra) of the newest complete checkpoint, or None."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      path = self._data_path(step)
+      if not os.path.exists(path):
+        continue
+      try:
+        state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      except Exception as e:  # a torn or foreign directory: try the previous step
+        print(f"checkpoint {step} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping")
+        continue
+      saved = io.read_json(path)
+      data = saved["data"]
+      if isinstance(data, dict) and "bytes_b64" in data:
+        data = base64.b64decode(data["bytes_b64"])
+      return step, state, data, saved.get("extra", {})
+    return None
+
+  def close(self):
+    self.manager.close()
+
+
+def abstract_like(state, shardings):
+  """ShapeDtypeStructs carrying the target shardings: orbax restores straight onto the mesh."""
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)

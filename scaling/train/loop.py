@@ -1,0 +1,205 @@
+"""The training loop: budget -> steps, sharded init or resume, train/eval/log/checkpoint, result.json.
+
+`train(config, workdir)` is what `scaling train`, sweeps and tests call. Everything that can be wrong
+with the config is checked before anything compiles; `result.json` is written last and atomically.
+"""
+
+import math
+import os
+import time
+import traceback
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from scaling import config as config_lib
+from scaling import io, models, parallel
+from scaling.models import accounting
+from scaling.train import checkpoint, metrics, optim
+from scaling.train import step as step_lib
+
+
+class Diverged(Exception):
+  pass
+
+
+def tokens_per_example(c: ml_collections.ConfigDict, shapes: dict) -> int:
+  """Tokens a training example contributes: sequence length (LM), encoder + decoder lengths (span),
+  1 example (classification: the budget is counted in examples)."""
+  task = step_lib.task_of(c)
+  if task == "span":
+    return shapes["inputs"][1] + shapes["targets"][1]
+  if task == "classify":
+    return 1
+  return shapes["inputs"][1]
+
+
+def flops_per_example(c: ml_collections.ConfigDict, shapes: dict) -> float:
+  if step_lib.task_of(c) == "span":
+    return accounting.train_flops(c.family, c.model, shapes["inputs"][1], shapes["targets"][1])
+  return accounting.train_flops(c.family, c.model, shapes["inputs"][1] if "inputs" in shapes else 1)
+
+
+def plan(c: ml_collections.ConfigDict, shapes: dict) -> dict:
+  """Steps, tokens and FLOPs of the run, from train.steps / train.tokens / train.flops."""
+  b = c.data.batch_size
+  tok_step = tokens_per_example(c, shapes) * b
+  flops_step = flops_per_example(c, shapes) * b
+  t = c.train
+  if t.flops:
+    steps = max(1, round(t.flops / flops_step))
+  elif t.tokens:
+    steps = max(1, math.ceil(t.tokens / tok_step))
+  else:
+    steps = t.steps
+  p = accounting.params(c.family, c.model)
+  return {"steps": int(steps), "tokens_per_step": tok_step, "flops_per_step": flops_step,
+          "tokens": int(steps * tok_step), "flops": float(steps * flops_step), "params": p}
+
+
+def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Validate + finalize: every error a config can have is raised here, before any compile."""
+  c = ml_collections.ConfigDict(c.to_dict())
+  config_lib.validate(c)
+  c = config_lib.finalize(c)
+  config_lib.validate(c, jax.device_count())
+  return c
+
+
+def evaluate(eval_step, params, c, mesh, split: str = "validation") -> dict:
+  from scaling.data import pipeline
+  loader = pipeline.make_loader(c.data, split=split, seed=0, shuffle=False, num_epochs=1)
+  tot = {"ce": 0.0, "weight": 0.0, "correct": 0.0}
+  for i, batch in enumerate(loader):
+    if i >= c.train.eval_batches:
+      break
+    s = eval_step(params, parallel.global_batch(batch, mesh))
+    for k in tot:
+      tot[k] += float(s[k])
+  w = max(tot["weight"], 1.0)
+  return {"eval_loss": tot["ce"] / w, "eval_accuracy": tot["correct"] / w}
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Train one run into `workdir` (resuming if it holds a checkpoint); returns the result dict."""
+  parallel.maybe_initialize_distributed(config)
+  c = prepare(config)  # raises ValueError before anything else happens
+  os.makedirs(workdir, exist_ok=True)
+  is_main = jax.process_index() == 0
+  if is_main:
+    io.atomic_write_json(os.path.join(workdir, "config.json"), c.to_dict())
+  t_start = time.time()
+  result = {"family": c.family, "size": c.size, "seed": c.seed, "tags": c.tags.to_dict(),
+            "status": "failed", "steps": 0, "tokens": 0, "flops": 0.0}
+  writer = metrics.Writer(workdir, enabled=is_main)
+  try:
+    result = _train(c, workdir, result, t_start, is_main, writer)
+  except Diverged as e:
+    result.update(status="diverged", diverged_step=int(str(e)))
+  except Exception as e:
+    result.update(status="failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                  traceback=traceback.format_exc()[-4000:])
+    _finish(result, workdir, t_start, is_main)
+    raise
+  finally:
+    writer.close()
+  _finish(result, workdir, t_start, is_main)
+  return result
+
+
+def _finish(result, workdir, t_start, is_main):
+  result["wall_time_s"] = time.time() - t_start
+  if is_main:
+    io.atomic_write_json(os.path.join(workdir, "result.json"), result)
+
+
+def _train(c, workdir, result, t_start, is_main, writer):
+  from scaling.data import pipeline
+  t = c.train
+  mesh = parallel.make_mesh(c.mesh)
+  task = step_lib.task_of(c)
+  probe = next(iter(pipeline.make_loader(c.data, split="validation", seed=0, shuffle=False, num_epochs=1)))
+  shapes = {k: np.asarray(v).shape for k, v in probe.items()}
+  p = plan(c, shapes)
+  result.update(params=p["params"]["total"], params_embed=p["params"]["embed"],
+                params_nonembed=p["params"]["nonembed"], planned_steps=p["steps"],
+                flops_per_token=p["flops_per_step"] / max(p["tokens_per_step"], 1))
+  tx, lr_fn = optim.make(t, p["steps"])
+  graphdef, state, shardings = step_lib.init_state(c.family, c.model, c.seed, tx, mesh, models.build)
+  if c.get("init_from"):
+    from scaling.train import finetune
+    state = finetune.load_pretrained(c, state, shardings)
+  train_step = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, task, t, mesh),
+                                       shardings, mesh)
+  eval_step = step_lib.make_eval_step(graphdef, task, mesh, shardings["params"])
+
+  loader = pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None)
+  it = iter(loader)
+  ckpt = checkpoint.Checkpointer(workdir, keep=t.keep_checkpoints)
+  start = 0
+  restored = ckpt.restore_latest(checkpoint.abstract_like(state, shardings))
+  if restored is not None:
+    start, state, data_state, _ = restored
+    it.set_state(data_state)
+    writer.truncate_after(start)
+    print(f"resumed {workdir} from step {start}")
+  peak, peak_src = metrics.peak_flops(t.peak_flops)
+  result.update(peak_flops=peak, peak_source=peak_src)
+
+  bar = tqdm(total=p["steps"], initial=start, disable=not (is_main and t.progress), dynamic_ncols=True,
+             desc=f"{c.family}:{c.size}")
+  pending = None  # (step, metrics) of the previous step, read after the next one is dispatched
+  last = {"loss": float("nan")}
+  t_window, steps_window = time.perf_counter(), 0
+
+  def check(step_i, m):
+    nonlocal last
+    last = {k: float(v) for k, v in m.items()}
+    if not np.isfinite(last["loss"]) or last["loss"] > t.divergence_threshold:
+      raise Diverged(step_i)
+
+  try:
+    for step_i in range(start, p["steps"]):
+      batch = parallel.global_batch(next(it), mesh)
+      state, m = train_step(state, batch)
+      if pending is not None:
+        check(*pending)
+      pending = (step_i + 1, m)
+      steps_window += 1
+      done = step_i + 1
+      if done % t.log_every == 0 or done == p["steps"]:
+        check(*pending)
+        pending = None
+        dt = time.perf_counter() - t_window
+        tok_s = steps_window * p["tokens_per_step"] / dt
+        mfu = steps_window * p["flops_per_step"] / dt / peak
+        writer.write({"step": done, "tokens": done * p["tokens_per_step"], "train_loss": last["loss"],
+                      "lr": last["lr"], "grad_norm": last["grad_norm"], "tokens_per_s": tok_s, "mfu": mfu})
+        bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.0%}")
+        t_window, steps_window = time.perf_counter(), 0
+      bar.update(1)
+      if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
+        ev = evaluate(eval_step, state["params"], c, mesh)
+        writer.write({"step": done, "tokens": done * p["tokens_per_step"], **ev})
+      if t.checkpoint_every and done % t.checkpoint_every == 0 and done != p["steps"]:
+        ckpt.save(done, state, it.get_state())
+    if pending is not None:
+      check(*pending)
+  except Diverged as e:
+    bar.close()
+    result.update(steps=int(str(e)), train_loss=last["loss"])
+    raise
+  bar.close()
+  steps_done = p["steps"]
+  ckpt.save(steps_done, state, it.get_state())
+  ckpt.close()
+  ev = evaluate(eval_step, state["params"], c, mesh)
+  writer.write({"step": steps_done, "tokens": steps_done * p["tokens_per_step"], **ev})
+  elapsed = time.time() - t_start
+  result.update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
+                train_loss=last["loss"], eval_loss=ev["eval_loss"], eval_accuracy=ev["eval_accuracy"])
+  print(f"{c.family}:{c.size} params={p['params']['total']:,} steps={steps_done} "
+        f"train_loss={last['loss']:.4f} eval_loss={ev['eval_loss']:.4f} ({elapsed:.1f}s)")
+  return result

@@ -1,0 +1,56 @@
+"""optax optimizers and learning-rate schedules from `config.train`."""
+
+import jax
+import ml_collections
+import optax
+
+EMBEDDING_PARAMS = ("embed", "pos_embed", "enc_pos", "dec_pos")
+
+
+def warmup_steps(t: ml_collections.ConfigDict, total_steps: int) -> int:
+  return t.warmup_steps if t.warmup_steps >= 0 else int(t.warmup_frac * total_steps)
+
+
+def schedule(t: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  """cosine: warmup then cosine to lr*min_lr_ratio; wsd: warmup-stable-decay (linear cool-down over the
+  last decay_frac of steps); linear: warmup then linear decay; constant: warmup then flat."""
+  w = min(warmup_steps(t, total_steps), max(total_steps - 1, 0))
+  lr, lo = t.lr, t.lr * t.min_lr_ratio
+  warm = optax.linear_schedule(lr / max(w, 1), lr, max(w, 1))  # first step already moves
+  rest = max(total_steps - w, 1)
+  if t.schedule == "cosine":
+    tail = optax.cosine_decay_schedule(lr, rest, alpha=t.min_lr_ratio)
+  elif t.schedule == "linear":
+    tail = optax.linear_schedule(lr, lo, rest)
+  elif t.schedule == "wsd":
+    decay = max(int(t.decay_frac * total_steps), 1)
+    tail = optax.join_schedules([optax.constant_schedule(lr), optax.linear_schedule(lr, lo, decay)],
+                                [max(rest - decay, 0)])
+  elif t.schedule == "constant":
+    tail = optax.constant_schedule(lr)
+  else:
+    raise ValueError(f"train.schedule: unknown {t.schedule!r}; allowed: cosine, wsd, linear, constant")
+  return optax.join_schedules([warm, tail], [w]) if w > 0 else tail
+
+
+def decay_mask(params, t: ml_collections.ConfigDict):
+  """Weight decay on matrices only: never on norms/biases; on embeddings only if train.decay_embeddings."""
+  def keep(path, x):
+    name = str(getattr(path[-1], "key", path[-1]))
+    return x.ndim >= 2 and (t.decay_embeddings or name not in EMBEDDING_PARAMS)
+  return jax.tree_util.tree_map_with_path(keep, params)
+
+
+def make(t: ml_collections.ConfigDict, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  lr = schedule(t, total_steps)
+  parts = [optax.clip_by_global_norm(t.grad_clip)] if t.grad_clip > 0 else []
+  mask = lambda p: decay_mask(p, t)  # noqa: E731
+  if t.optimizer == "adamw":
+    parts.append(optax.adamw(lr, b1=t.b1, b2=t.b2, eps=t.eps, weight_decay=t.weight_decay, mask=mask))
+  elif t.optimizer in ("sgd", "momentum"):
+    if t.weight_decay:
+      parts.append(optax.masked(optax.add_decayed_weights(t.weight_decay), mask))
+    parts.append(optax.sgd(lr, momentum=t.momentum if t.optimizer == "momentum" else None))
+  else:
+    raise ValueError(f"train.optimizer: unknown {t.optimizer!r}; allowed: adamw, sgd, momentum")
+  return optax.chain(*parts), lr
