@@ -78,13 +78,11 @@ def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth:
     per_layer = 12 * aspect ** 2 * (2 if family == "transformer" else 1)
     l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
     make = gpt_model if family == "gpt" else transformer_model
-    cands = []
-    for n_layers in range(max(1, l0 - 2), l0 + 3):
-      for d in range(32, 32 * (aspect * n_layers // 32 + 3), 32):
-        if abs(math.log(d / (aspect * n_layers))) < 0.35:
-          cands.append(make(d, n_layers if family == "gpt" else 2 * n_layers, **kw))
-    if not cands:
-      cands = [make(32, 1 if family == "gpt" else 2, **kw)]
+    depth_mult = 1 if family == "gpt" else 2
+    cands = [make(d, n * depth_mult, **kw) for n in range(max(1, l0 - 2), l0 + 3)
+             for d in range(32, 32 * (aspect * n // 32 + 4), 32)]
+    # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * n_layers.
+    return min(cands, key=lambda m: err(m) + 0.25 * abs(math.log(m.d_model / (aspect * m.n_layers // depth_mult))))
   elif family == "dnn":
     # Non-embedding count grows monotonically with width: bisect for the first width reaching the target.
     lo, hi = 1, 1

@@ -1,0 +1,25 @@
+# Two commands on a fresh machine with Python 3.11: `make sweep` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SWEEP_DIR ?= sweeps/default
+
+.PHONY: install sweep test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+sweep: install
+	$(BIN)/scaling train --config=configs/gpt.py:tiny --workdir=$(SWEEP_DIR)/runs/gpt-tiny
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) sweeps
