@@ -5,7 +5,7 @@ Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.l
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 COMMANDS = {
@@ -49,9 +49,16 @@ def _sweep_dir(argv) -> str:
 
 
 def _run(command: str, argv) -> None:
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax / absl INFO lines drown the progress bar
   if command == "train":
     from scaling.train import loop
-    result = loop.train(_CONFIG.value if _CONFIG.value is not None else _need("config"), _need("workdir"))
+    cfg = _CONFIG.value if _CONFIG.value is not None else _need("config")
+    try:
+      loop.prepare(cfg)  # config errors: one line, before anything compiles
+    except ValueError as e:
+      sys.exit(f"scaling train: {e}")
+    result = loop.train(cfg, _need("workdir"))
     print(f"wrote {FLAGS.workdir}/result.json: status={result['status']}")
     if result["status"] != "completed":
       sys.exit(1)

@@ -62,7 +62,8 @@ def plan(c: ml_collections.ConfigDict, shapes: dict) -> dict:
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
   c = ml_collections.ConfigDict(c.to_dict())
-  config_lib.validate(c)
+  if c.get("family") not in config_lib.NEURAL:
+    raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(config_lib.NEURAL)}")
   c = config_lib.finalize(c)
   config_lib.validate(c, jax.device_count())
   return c
