@@ -42,16 +42,23 @@ def file_key(path: str) -> str:
   return hashlib.md5(path.encode()).hexdigest()
 
 
-def split_by_file(paths: list[str], group_of=lambda p: "") -> dict[str, str]:
-  """path -> split. Within each group, files sorted by md5(path): #0,#10,.. test, #1,#11,.. validation.
+MIN_HELDOUT_BYTES = 1024  # Smaller files (mostly package __init__ stubs) always go to train.
 
-  Groups (e.g. top-level packages) are split separately so every group with >= 3 files has files in
-  all three splits (the module_cls task relies on this); overall ~80/10/10 by file count.
+
+def split_by_file(sizes: dict[str, int], group_of=lambda p: "") -> dict[str, str]:
+  """path -> split. Within each group, files >= MIN_HELDOUT_BYTES sorted by md5(path) are dealt
+  #0,#10,.. to test, #1,#11,.. to validation, the rest to train.
+
+  Groups (e.g. top-level packages) are split separately so every group with >= 3 such files has text
+  in all three splits (the module_cls task relies on this); overall ~80/10/10 by file count.
   """
   groups: dict[str, list[str]] = {}
-  for p in paths:
-    groups.setdefault(group_of(p), []).append(p)
   out = {}
+  for p, n in sizes.items():
+    if n < MIN_HELDOUT_BYTES:
+      out[p] = "train"
+    else:
+      groups.setdefault(group_of(p), []).append(p)
   for members in groups.values():
     for i, p in enumerate(sorted(members, key=file_key)):
       out[p] = "test" if i % 10 == 0 else "validation" if i % 10 == 1 else "train"

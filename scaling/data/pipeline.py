@@ -117,8 +117,7 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
   ts = _token_split(spec, split)
   src = _source(spec)
   if spec.task == "lm":
-    starts = tasks.window_starts(ts.doc_starts, len(ts), spec.seq_len + 1, spec.seq_len, src.windows_within_docs)
-    out = {"start": starts}
+    out = {"start": tasks.lm_starts(ts.doc_starts, len(ts), spec.seq_len, src.windows_within_docs)}
   elif spec.task == "span":
     raw = _span_lengths(spec).raw
     out = {"start": tasks.window_starts(ts.doc_starts, len(ts), raw, raw, src.windows_within_docs)}
@@ -129,7 +128,7 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
     doc_labels = np.array([index.get(stdlib.top_level(r["path"].decode()), -1) for r in recs], dtype=np.int64)
     starts, y = tasks.module_snippets(ts.doc_starts, doc_labels, spec.seq_len)
     out = {"start": starts, "label": y}
-  if len(out["start"]) == 0:
+  if len(out["start"]) == 0 or (spec.task == "lm" and len(ts) < spec.seq_len + 1):
     raise ValueError(f"data.seq_len: {spec.seq_len} leaves no examples in split {split!r} of {spec.name!r} "
                      f"({len(ts)} tokens); use a shorter seq_len or a bigger corpus")
   return out
@@ -138,7 +137,8 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
 @functools.lru_cache(maxsize=4)
 def _module_labels(spec: Spec) -> tuple[str, ...]:
   src = _source(spec)
-  return tuple(tasks.module_labels([r["path"].decode() for s in corpus.SPLITS for r in src.split(s)]))
+  return tuple(tasks.module_labels([(r["path"].decode(), len(r["text"])) for s in corpus.SPLITS
+                                    for r in src.split(s)]))
 
 
 @functools.lru_cache(maxsize=4)

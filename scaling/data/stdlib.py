@@ -17,8 +17,9 @@ from scaling.data import corpus
 
 _SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__", "lib-dynload"}
 
-# module_cls labels: stdlib packages present (as directories with >= 3 .py files) in CPython 3.9-3.13,
-# largest first. The first 16 that exist here are the label set (distros may split out tkinter/idlelib).
+# module_cls labels: stdlib packages present in CPython 3.9-3.13, largest first. The label set is the
+# first 16 that have >= 3 files of >= 1 KiB here (so each split has one); distros may split out
+# tkinter/idlelib, and the chosen names are recorded in dataset_info['label_names'].
 MODULE_CANDIDATES = (
     "encodings", "idlelib", "asyncio", "email", "tkinter", "xml", "multiprocessing", "unittest",
     "importlib", "http", "logging", "urllib", "html", "xmlrpc", "concurrent", "ctypes", "wsgiref", "json",
@@ -65,22 +66,33 @@ def read_docs(root: str) -> list[tuple[str, bytes]]:
 class ScalingStdlib(corpus.CorpusBuilder):
   """Python standard library sources, one example per file."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": "Files < 1 KiB always in train."}
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="py" + platform.python_version())]
 
   def _split_generators(self, dl_manager):
     root = stdlib_root()
     docs = read_docs(root)
-    split_of = corpus.split_by_file([p for p, _ in docs], top_level)
+    split_of = corpus.split_by_file({p: len(d) for p, d in docs}, top_level)
     self.info.metadata.update(
         python_version=platform.python_version(), python_implementation=platform.python_implementation(),
         root=root, num_files=len(docs), num_bytes=sum(len(d) for _, d in docs),
-        sha256=corpus.content_hash(docs), split_rule="by file, md5(path)-ordered within top-level package")
+        sha256=corpus.content_hash(docs),
+        split_rule="by file: md5(path)-ordered within top-level package, files < 1 KiB in train")
     return {s: self._generate_examples([d for d in docs if split_of[d[0]] == s]) for s in corpus.SPLITS}
 
   def _generate_examples(self, docs):
     for p, data in docs:
       yield p, {"text": data.decode("utf-8"), "path": p}
+
+
+def held_out_eligible(paths_and_sizes) -> dict[str, int]:
+  """Top-level package -> number of files big enough to be held out (see corpus.split_by_file)."""
+  count: dict[str, int] = {}
+  for p, n in paths_and_sizes:
+    if n >= corpus.MIN_HELDOUT_BYTES:
+      count[top_level(p)] = count.get(top_level(p), 0) + 1
+  return count
 
 
 def builder(data_dir: str) -> tfds.core.DatasetBuilder:

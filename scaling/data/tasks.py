@@ -28,15 +28,28 @@ def window_starts(doc_starts: np.ndarray, num_tokens: int, length: int, stride: 
   return (lo[doc_of] + offset * stride).astype(np.int64)
 
 
+def lm_starts(doc_starts: np.ndarray, num_tokens: int, seq_len: int, within_docs: bool) -> np.ndarray:
+  """LM window offsets. Over a whole stream the last, partial window is kept (its missing positions
+  get weight 0), so an epoch scores every token but the first exactly once."""
+  starts = window_starts(doc_starts, num_tokens, seq_len + 1, seq_len, within_docs)
+  if not within_docs:
+    tail = len(starts) * seq_len
+    if num_tokens - 1 - tail >= 1:
+      starts = np.append(starts, tail)
+  return starts
+
+
 def gather(tokens: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-  return np.asarray(tokens[starts[:, None] + np.arange(length)], dtype=np.int32)
+  idx = np.minimum(starts[:, None] + np.arange(length), len(tokens) - 1)  # Clipped rows are masked later.
+  return np.asarray(tokens[idx], dtype=np.int32)
 
 
 def lm_batch(tokens, starts_B: np.ndarray, valid_B: np.ndarray, seq_len: int, pad_id: int) -> dict:
-  w = np.full((len(starts_B), seq_len + 1), pad_id, dtype=np.int32)
-  w[valid_B] = gather(tokens, starts_B[valid_B], seq_len + 1)
-  weights = np.broadcast_to(valid_B[:, None], (len(starts_B), seq_len)).astype(np.float32)
-  return {"inputs": w[:, :-1], "targets": w[:, 1:], "weights": weights}
+  w = gather(tokens, starts_B, seq_len + 1)
+  n_targets = np.where(valid_B, np.minimum(seq_len, len(tokens) - 1 - starts_B), 0)
+  keep_BxL = np.arange(seq_len) < n_targets[:, None]
+  return {"inputs": np.where(keep_BxL, w[:, :-1], pad_id), "targets": np.where(keep_BxL, w[:, 1:], pad_id),
+          "weights": keep_BxL.astype(np.float32)}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -199,11 +212,9 @@ def classification_arrays(data_cfg) -> dict:
 # module_cls: which top-level stdlib package a snippet of seq_len tokens comes from.
 
 
-def module_labels(paths: list[str]) -> list[str]:
-  """The label set: the first NUM_MODULE_LABELS candidates with >= 3 files (all splits) here."""
-  count = {}
-  for p in paths:
-    count[stdlib.top_level(p)] = count.get(stdlib.top_level(p), 0) + 1
+def module_labels(paths_and_sizes: list[tuple[str, int]]) -> list[str]:
+  """The label set: the first NUM_MODULE_LABELS candidates with >= 3 held-out-eligible files here."""
+  count = stdlib.held_out_eligible(paths_and_sizes)
   labels = [m for m in stdlib.MODULE_CANDIDATES if count.get(m, 0) >= 3][:stdlib.NUM_MODULE_LABELS]
   if len(labels) < 2:
     raise ValueError("data.task: 'module_cls' found fewer than 2 stdlib packages with >= 3 files")

@@ -59,7 +59,7 @@ def _cut(text: str, frac: float) -> int:
 def split_docs(docs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
   out = {s: [] for s in corpus.SPLITS}
   if len(docs) >= MIN_FILES_FOR_FILE_SPLIT:
-    split_of = corpus.split_by_file([p for p, _ in docs])
+    split_of = corpus.split_by_file({p: len(t.encode()) for p, t in docs})
     for p, t in docs:
       out[split_of[p]].append((p, t))
     return out

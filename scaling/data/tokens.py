@@ -31,7 +31,9 @@ class TokenSplit:
 
 
 def _key(source: Source, tok: Tokenizer, split: str) -> str:
-  ident = f"{source.name}|{source.hash}|{source.split_names[split]}|{source.separator}|{tok.fingerprint}"
+  info = source.builder.info  # full_name carries the builder version (which changes with split rules).
+  ident = (f"{source.name}|{source.hash}|{info.full_name}|{source.split_names[split]}|"
+           f"{info.splits[source.split_names[split]].num_examples}|{source.separator}|{tok.fingerprint}")
   safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in source.name)[:40]
   return f"{safe}-{split}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
