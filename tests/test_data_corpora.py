@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-from scaling.data import markov, pipeline, stdlib, tokenizer
+from scaling.data import markov, pipeline, stdlib, tasks, tokenizer
 
 
 def _split_files(builder) -> dict[str, str]:
@@ -140,3 +140,50 @@ def test_bad_inputs_give_one_line_errors(data_dir, tmp_path, text_corpus):
   assert "data.tokenizer" in _err({"name": "markov", "tokenizer": str(tmp_path / "x.model")})
   assert "data.markov_order" in _err({"name": "markov", "markov_order": 9})
   assert "data.seq_len" in _err({"name": f"text_dir:{text_corpus}", "seq_len": 10_000})
+
+
+class ScalingFakePublic(__import__("tensorflow_datasets").core.GeneratorBasedBuilder):
+  """Stands in for a prepared public dataset (e.g. lm1b / mnist): train + test only, text and image."""
+  import tensorflow_datasets as _tfds
+  VERSION = _tfds.core.Version("1.0.0")
+  code_path = None  # See scaling/data/corpus.py.
+
+  def _info(self):
+    f = self._tfds.features
+    return self._tfds.core.DatasetInfo(builder=self, features=f.FeaturesDict({
+        "text": f.Text(), "image": f.Tensor(shape=(4, 4), dtype=np.uint8), "label": f.ClassLabel(num_classes=3)}))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples(0, 200), "test": self._generate_examples(1, 40)}
+
+  def _generate_examples(self, seed, n):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+      y = int(rng.integers(3))
+      yield i, {"text": f"example {i} of class {y}. " * 3, "label": y,
+                "image": (rng.integers(0, 50, (4, 4)) + 60 * y).astype(np.uint8)}
+
+
+def test_prepared_public_tfds_dataset_by_name(tmp_path):
+  d = str(tmp_path)
+  ScalingFakePublic(data_dir=d, file_format="array_record").download_and_prepare(
+      download_config=__import__("tensorflow_datasets").download.DownloadConfig(try_download_gcs=False))
+  cfg = ConfigDict({"name": "scaling_fake_public", "data_dir": d, "seq_len": 16, "batch_size": 4})
+  info = pipeline.dataset_info(cfg)
+  # No validation split: carved from the end of train (fixed); test stays test.
+  def ids(split):
+    docs = (pipeline.load_tokens(cfg, split) % 256).astype(np.uint8).tobytes().split(bytes([tokenizer.BYTE_EOS % 256]))[:-1]
+    return {int(d.split()[1]) for d in docs}
+  assert len(ids("validation")) == 10 and len(ids("train")) == 190 and len(ids("test")) == 40
+  assert ids("validation") | ids("train") == set(range(200))
+  assert info["num_tokens"]["validation"] > 0 and info["hash"] == "scaling_fake_public/1.0.0"
+  b = next(iter(pipeline.make_loader(cfg, split="train", seed=0, shuffle=True, num_epochs=None,
+                                     process_index=0, process_count=1)))
+  assert b["inputs"].shape == (4, 16)
+  arrays = tasks.classification_arrays(ConfigDict({"name": "scaling_fake_public", "data_dir": d, "task": "classify"}))
+  assert [len(arrays[s][1]) for s in ("train", "validation", "test")] == [190, 10, 40]
+  x, y = arrays["test"]
+  assert x.shape == (40, 16) and x.dtype == np.float32 and x.max() <= 1.0
+  assert (np.abs(x.mean(1) * 255 / 60 - 0.4 - y) < 0.6).all()  # Images carry their labels.
+  info = pipeline.dataset_info(ConfigDict({"name": "scaling_fake_public", "data_dir": d, "task": "classify"}))
+  assert (info["num_classes"], info["num_features"]) == (3, 16)

@@ -219,3 +219,41 @@ def test_make_loader_validates(data_dir, corpus_dir):
     pipeline.make_loader(cfg, split="dev", seed=0, shuffle=True, num_epochs=1, process_index=0, process_count=1)
   with pytest.raises(ValueError, match="num_epochs"):
     pipeline.make_loader(cfg, split="train", seed=0, shuffle=True, num_epochs=0, process_index=0, process_count=1)
+
+
+def _window_tokens(batches) -> collections.Counter:
+  """All tokens of the packed windows (inputs plus each window's last target)."""
+  c = collections.Counter()
+  for b in batches:
+    for x, y, w in zip(b["inputs"], b["targets"], b["weights"]):
+      n = int(w.sum())
+      if n:
+        c.update(x[:n].tolist() + [int(y[n - 1])])
+  return c
+
+
+def test_streaming_pipeline_packs_resumes_and_shards(data_dir, corpus_dir):
+  """The path for corpora too big to tokenize up front (auto for public splits > 1 GiB)."""
+  cfg = _cfg(corpus_dir, streaming=True)
+  assert pipeline.dataset_info(cfg)["streaming"]["train"] and pipeline.dataset_info(cfg)["num_tokens"]["train"] is None
+  stream = pipeline.load_tokens(cfg, "train")
+  assert len(stream) == len(pipeline.load_tokens(_cfg(corpus_dir), "train"))  # Same documents.
+  batches = _batches(cfg, seed=5)
+  assert all(b["inputs"].shape == (8, 32) for b in batches)
+  assert _window_tokens(batches) == collections.Counter(stream.tolist())  # Every token once.
+  halves = [_batches(cfg, seed=5, pi=i, pc=2) for i in (0, 1)]
+  assert _window_tokens(halves[0]) + _window_tokens(halves[1]) == collections.Counter(stream.tolist())
+  it = iter(pipeline.make_loader(cfg, split="train", seed=5, shuffle=True, num_epochs=None,
+                                 process_index=0, process_count=1))
+  for _ in range(3):
+    next(it)
+  state = json.loads(json.dumps(it.get_state()))
+  want = [next(it) for _ in range(12)]
+  it2 = iter(pipeline.make_loader(cfg, split="train", seed=5, shuffle=True, num_epochs=None,
+                                  process_index=0, process_count=1))
+  it2.set_state(state)
+  for a in want:
+    np.testing.assert_array_equal(a["inputs"], next(it2)["inputs"])
+  span = next(iter(pipeline.make_loader(_cfg(corpus_dir, streaming=True, task="span", seq_len=64), split="train",
+                                        seed=0, shuffle=False, num_epochs=1, process_index=0, process_count=1)))
+  assert span["inputs"].shape == (8, 64) and span["targets"].shape[1] == tasks.span_lengths(64, 0.15, 3.0).targets

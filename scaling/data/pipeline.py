@@ -18,12 +18,13 @@ from typing import Any, Callable
 import grain
 import numpy as np
 
-from scaling.data import corpus, markov, sources, stdlib, tasks, tokens
+from scaling.data import corpus, markov, sources, stdlib, streaming, tasks, tokens
 from scaling.data.tokenizer import Tokenizer, get_tokenizer
 
 TASKS = ("lm", "span", "classify", "module_cls")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
-                mean_noise_span_length=3.0, num_threads=1, prefetch=8)
+                mean_noise_span_length=3.0, num_threads=1, prefetch=8, streaming="auto",
+                load_tokens_limit=1 << 27)
 EVAL_NOISE_SEED = 0  # Span corruption of validation/test is the same for every run.
 
 
@@ -104,6 +105,14 @@ def _token_split(spec: Spec, split: str) -> tokens.TokenSplit:
   return tokens.split_tokens(_source(spec), get_tokenizer(spec.tokenizer), split, spec.data_dir)
 
 
+def _option(spec: Spec, key: str):
+  return dict(spec.extra).get(key, DEFAULTS[key])
+
+
+def _streamed(spec: Spec, split: str) -> bool:
+  return spec.task in ("lm", "span") and streaming.wanted(_option(spec, "streaming"), _source(spec), split)
+
+
 def _span_lengths(spec: Spec) -> tasks.SpanLengths:
   return tasks.span_lengths(spec.seq_len, spec.noise_density, spec.mean_noise_span_length)
 
@@ -161,11 +170,13 @@ def dataset_info(data_cfg) -> dict[str, Any]:
     return info
   src = _source(spec)
   tok = get_tokenizer(spec.tokenizer)
+  streamed = {s: _streamed(spec, s) for s in corpus.SPLITS}
+  # Streamed splits are never tokenized whole, so their sizes are unknown (None).
   info.update(seq_len=spec.seq_len, tokenizer=spec.tokenizer, vocab_size=tok.vocab_size, pad_id=tok.pad_id,
               bos_id=tok.bos_id, eos_id=tok.eos_id, hash=src.hash, num_classes=None, num_features=None,
-              metadata=src.metadata, tfds_name=src.builder.info.full_name,
-              num_tokens={s: len(_token_split(spec, s)) for s in corpus.SPLITS},
-              num_examples={s: len(_examples(spec, s)["start"]) for s in corpus.SPLITS})
+              metadata=src.metadata, tfds_name=src.builder.info.full_name, streaming=streamed,
+              num_tokens={s: None if streamed[s] else len(_token_split(spec, s)) for s in corpus.SPLITS},
+              num_examples={s: None if streamed[s] else len(_examples(spec, s)["start"]) for s in corpus.SPLITS})
   if spec.task == "span":
     sl = _span_lengths(spec)
     info.update(vocab_size=tok.vocab_size + sl.spans, sentinel_start=tok.vocab_size, num_sentinels=sl.spans,
@@ -188,10 +199,16 @@ def _chain(spec: Spec) -> markov.Chain:
 
 
 def load_tokens(data_cfg, split: str) -> np.ndarray:
-  """The whole split as one int32 token stream (documents separated by EOS; none for 'markov')."""
+  """The whole split as one int32 token stream (documents separated by EOS; none for 'markov').
+  For a streamed (huge) split: its first data.load_tokens_limit tokens, in record order."""
   spec = spec_of(data_cfg)
   if spec.task == "classify":
     raise ValueError("data.task: load_tokens needs a text task ('lm', 'span', 'module_cls'), got 'classify'")
+  if split not in corpus.SPLITS:
+    raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
+  if _streamed(spec, split):
+    return streaming.load_tokens(_source(spec), get_tokenizer(spec.tokenizer), split,
+                                 int(_option(spec, "load_tokens_limit")))
   return np.asarray(_token_split(spec, split).tokens, dtype=np.int32)
 
 
@@ -264,6 +281,16 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
     raise ValueError(f"process_index: {process_index} not in [0, {process_count})")
   if spec.batch_size % process_count:
     raise ValueError(f"data.batch_size: {spec.batch_size} is not divisible by process_count {process_count}")
+  read_options = grain.ReadOptions(num_threads=int(_option(spec, "num_threads")),
+                                   prefetch_buffer_size=int(_option(spec, "prefetch")))
+  if _streamed(spec, split):
+    return streaming.make_loader(
+        _source(spec), get_tokenizer(spec.tokenizer), split, task=spec.task, seq_len=spec.seq_len,
+        rows=spec.batch_size // process_count,
+        span=_span_lengths(spec) if spec.task == "span" else None, seed=seed,
+        noise_seed=seed if split == "train" else EVAL_NOISE_SEED, shuffle=shuffle,
+        num_epochs=None if num_epochs is None else int(num_epochs), process_index=process_index,
+        process_count=process_count, read_options=read_options)
   n = len(next(iter(_examples(spec, split).values())))
   make = _batch_fn(spec, split, seed)
 
@@ -278,6 +305,4 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
     if pad:
       ds = grain.MapDataset.concatenate([ds, grain.MapDataset.range(pad).map(lambda _: (-1, -1))])
   ds = ds[process_index::process_count].batch(spec.batch_size // process_count).map(make)
-  threads = int(dict(spec.extra).get("num_threads", DEFAULTS["num_threads"]))
-  prefetch = int(dict(spec.extra).get("prefetch", DEFAULTS["prefetch"]))
-  return ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch))
+  return ds.to_iter_dataset(read_options)
