@@ -134,3 +134,12 @@ def test_bad_ngram_config_raises_before_work(tmp_path, field, value, match):
   assert not (tmp_path / "r").exists()
   with pytest.raises(ValueError, match="size"):
     run.default_config("ngram", "three")
+
+
+def test_ngram_runs_ladder():
+  cfgs = run.ngram_runs(orders=(1, 3), train_tokens=[100_000, None], min_count=2)
+  assert [(c.model.n, c.model.min_count, c.data.train_examples) for c in cfgs] == [
+      (1, 2, 100_000), (1, 2, None), (3, 2, 100_000), (3, 2, None)]
+  assert cfgs[2].size == "3-min2"
+  for c in cfgs:
+    run.validate(c)
