@@ -105,7 +105,8 @@ def test_text_dir_is_a_corpus(data_dir, text_corpus):
   total = sum(info["num_tokens"].values())
   assert total == len(text.encode()) + sum(  # One EOS per document part.
       len(pipeline._source(pipeline.spec_of(cfg)).split(s)) for s in ("train", "validation", "test"))
-  batch = next(iter(pipeline.make_loader(cfg, split="train", seed=0, shuffle=False, num_epochs=1,
+  batch = next(iter(pipeline.make_loader(ConfigDict({**cfg.to_dict(), "order": "stream"}), split="train",
+                                         seed=0, shuffle=False, num_epochs=1,
                                          process_index=0, process_count=1)))
   assert tokenizer.get_tokenizer().decode(batch["inputs"][0]) in text
 

@@ -55,21 +55,14 @@ def test_lm_packing_covers_every_token_once_per_epoch(data_dir, corpus_dir):
   for epoch in (rows[:n], rows[n:]):
     # Every window is a contiguous slice of the stream, targets shifted by one, and together the
     # inputs are the stream minus its last token: each token exactly once, no padding but the tail.
-    starts = sorted(_find(stream, x) for x, _ in epoch)
+    offset = {tuple(stream[s:s + 32]): s for s in range(0, len(stream) - 1, 32)}
+    starts = sorted(offset[x] if len(x) == 32 else len(stream) - 1 - len(x) for x, _ in epoch)
     assert starts == list(range(0, len(stream) - 1, 32))
     for x, y in epoch:
-      s = _find(stream, x)
-      assert list(y) == stream[s + 1:s + 1 + len(y)].tolist()
+      s = starts[-1] if len(x) < 32 else offset[x]
+      assert list(x) == stream[s:s + len(x)].tolist() and list(y) == stream[s + 1:s + 1 + len(y)].tolist()
     assert collections.Counter(t for x, _ in epoch for t in x) == collections.Counter(stream[:-1].tolist())
   assert rows[:n] != rows[n:]  # A fresh permutation every epoch.
-
-
-def _find(stream, x) -> int:
-  """Offset of window x (windows start at multiples of 32)."""
-  for s in range(0, len(stream), 32):
-    if tuple(stream[s:s + len(x)]) == x:
-      return s
-  raise AssertionError("window not found in stream")
 
 
 def test_restored_iterator_yields_the_same_next_batches(data_dir, corpus_dir):
@@ -107,13 +100,17 @@ def test_two_processes_get_disjoint_shards_covering_the_data(data_dir, corpus_di
         map(tuple, np.concatenate([b0["inputs"], b1["inputs"]]).tolist()))
 
 
-def test_eval_split_is_fixed(data_dir, corpus_dir):
+def test_eval_split_is_fixed_and_its_prefix_is_a_sample(data_dir, corpus_dir):
   cfg = _cfg(corpus_dir)
   a = _batches(cfg, split="validation", seed=0, shuffle=False)
   b = _batches(cfg, split="validation", seed=123, shuffle=False)
-  assert len(a) == len(b) > 0
+  assert len(a) == len(b) > 1
   for x, y in zip(a, b):
     np.testing.assert_array_equal(x["inputs"], y["inputs"])
+  # Not corpus order (a truncated eval must not see only the first documents), but all of it.
+  stream = _batches(_cfg(corpus_dir, order="stream"), split="validation", shuffle=False)
+  assert not np.array_equal(a[0]["inputs"], stream[0]["inputs"])
+  assert sorted(_rows(a)) == sorted(_rows(stream))
 
 
 def _uncorrupt(inputs, targets, tok_vocab: int) -> list[int]:
@@ -131,7 +128,7 @@ def _uncorrupt(inputs, targets, tok_vocab: int) -> list[int]:
 
 
 def test_span_corruption_inverts_to_the_original_text(data_dir, corpus_dir):
-  cfg = _cfg(corpus_dir, task="span", seq_len=64, batch_size=4)
+  cfg = _cfg(corpus_dir, task="span", seq_len=64, batch_size=4, order="stream")
   info = pipeline.dataset_info(cfg)
   sl = tasks.span_lengths(64, 0.15, 3.0)
   assert info["vocab_size"] == 259 + sl.spans and info["sentinel_start"] == 259
@@ -183,7 +180,7 @@ def test_classification_digits(data_dir):
   np.testing.assert_array_equal(a["test"][0], b["test"][0])  # Fixed splits.
   info = pipeline.dataset_info(cfg)
   assert (info["num_classes"], info["num_features"]) == (10, 64)
-  batches = _batches(cfg, split="test", shuffle=False)
+  batches = _batches(ConfigDict({**cfg.to_dict(), "order": "stream"}), split="test", shuffle=False)
   assert len(batches) == 6 and batches[0]["x"].shape == (32, 64) and batches[0]["label"].dtype == np.int32
   w = np.concatenate([b["weights"] for b in batches])
   assert w.sum() == 180
@@ -204,6 +201,9 @@ def test_module_cls_batches(data_dir):
                                      process_index=0, process_count=1)))
   assert b["inputs"].shape == (16, 64) and b["label"].shape == (16,) and b["inputs"].dtype == np.int32
   assert (b["inputs"] < 256).all() and ((0 <= b["label"]) & (b["label"] < 16)).all()
+  first = next(iter(pipeline.make_loader(cfg, split="validation", seed=0, shuffle=False, num_epochs=1,
+                                         process_index=0, process_count=1)))
+  assert len(set(first["label"].tolist())) >= 4  # A truncated eval still sees many classes.
   seen = set()
   for s in ("train", "validation", "test"):
     y = pipeline._examples(pipeline.spec_of(cfg), s)["label"]

@@ -41,7 +41,7 @@ def test_sentencepiece_tokenizer(spm_model):
 
 def test_sentencepiece_through_the_lm_pipeline(data_dir, spm_model):
   cfg = ConfigDict({"name": f"text_dir:{spm_model}", "tokenizer": str(spm_model / "m.model"), "seq_len": 16,
-                    "batch_size": 4})
+                    "batch_size": 4, "order": "stream"})
   info = pipeline.dataset_info(cfg)
   assert info["vocab_size"] == 65 and info["eos_id"] == 2
   stream = pipeline.load_tokens(cfg, "train")

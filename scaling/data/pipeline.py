@@ -2,7 +2,8 @@
 
 Each split is a fixed table of examples held as numpy arrays (LM window offsets into a memory-mapped
 token stream, span windows, snippets, or classification rows). grain does the index bookkeeping:
-`MapDataset.range(n).shuffle(seed).repeat(epochs)` (a fresh permutation per epoch), then process p
+`MapDataset.range(n).shuffle(seed).repeat(epochs)` (a fresh permutation per epoch; with shuffle=False
+a fixed permutation shared by all runs, see FIXED_ORDER_SEED), then process p
 takes positions p, p+P, p+2P, ... and batches them, so the union of all processes' step-t batches is
 global positions [t*B, (t+1)*B): the global batch does not depend on the number of processes. The
 batch itself is built with one vectorized numpy gather. A finite run (num_epochs set) is padded to
@@ -24,8 +25,12 @@ from scaling.data.tokenizer import Tokenizer, get_tokenizer
 TASKS = ("lm", "span", "classify", "module_cls")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
                 mean_noise_span_length=3.0, num_threads=1, prefetch=8, streaming="auto",
-                load_tokens_limit=1 << 27)
+                load_tokens_limit=1 << 27, order="permuted")
 EVAL_NOISE_SEED = 0  # Span corruption of validation/test is the same for every run.
+# shuffle=False with data.order='permuted' (default) reads examples in one fixed pseudo-random order,
+# the same for every run: a truncated eval (the first k batches) is then a uniform sample of the split
+# rather than its first few files. data.order='stream' reads them in corpus order.
+FIXED_ORDER_SEED = 0x5CA11
 
 
 def default_data_dir() -> str:
@@ -281,22 +286,26 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
     raise ValueError(f"process_index: {process_index} not in [0, {process_count})")
   if spec.batch_size % process_count:
     raise ValueError(f"data.batch_size: {spec.batch_size} is not divisible by process_count {process_count}")
+  order = _option(spec, "order")
+  if order not in ("permuted", "stream"):
+    raise ValueError(f"data.order: {order!r} not in ['permuted', 'stream']")
+  order_seed = int(seed) % 2**32 if shuffle else FIXED_ORDER_SEED if order == "permuted" else None
   read_options = grain.ReadOptions(num_threads=int(_option(spec, "num_threads")),
                                    prefetch_buffer_size=int(_option(spec, "prefetch")))
   if _streamed(spec, split):
     return streaming.make_loader(
         _source(spec), get_tokenizer(spec.tokenizer), split, task=spec.task, seq_len=spec.seq_len,
         rows=spec.batch_size // process_count,
-        span=_span_lengths(spec) if spec.task == "span" else None, seed=seed,
-        noise_seed=seed if split == "train" else EVAL_NOISE_SEED, shuffle=shuffle,
+        span=_span_lengths(spec) if spec.task == "span" else None,
+        noise_seed=seed if split == "train" else EVAL_NOISE_SEED, order_seed=order_seed,
         num_epochs=None if num_epochs is None else int(num_epochs), process_index=process_index,
         process_count=process_count, read_options=read_options)
   n = len(next(iter(_examples(spec, split).values())))
   make = _batch_fn(spec, split, seed)
 
   ds = grain.MapDataset.range(n)
-  if shuffle:
-    ds = ds.shuffle(seed=int(seed) % 2**32)
+  if order_seed is not None:
+    ds = ds.shuffle(seed=order_seed)
   ds = ds.repeat(None if num_epochs is None else int(num_epochs))
   ds = ds.map_with_index(lambda i, w: (i, w))  # (global position, example index).
   if num_epochs is not None:

@@ -52,13 +52,13 @@ def _pad_rows(batch: dict, rows: int) -> dict:
 
 
 def make_loader(source: Source, tok: Tokenizer, split: str, *, task: str, seq_len: int, rows: int,
-                span: tasks.SpanLengths | None, seed: int, noise_seed: int, shuffle: bool,
+                span: tasks.SpanLengths | None, order_seed: int | None, noise_seed: int,
                 num_epochs: int | None, process_index: int, process_count: int, read_options) -> grain.IterDataset:
   if source.text_key is None:
     raise ValueError(f"data.name: {source.name!r} has no text feature; data.task={task!r} needs text")
   ds = grain.MapDataset.source(source.split(split))
-  if shuffle:
-    ds = ds.shuffle(seed=int(seed) % 2**32)
+  if order_seed is not None:  # None: record order.
+    ds = ds.shuffle(seed=order_seed)
   ds = ds.repeat(num_epochs)[process_index::process_count].map(_encoder(source, tok))
   length = seq_len + 1 if task == "lm" else span.raw
   packed = grain.experimental.ConcatThenSplitIterDataset(ds.to_iter_dataset(read_options),

@@ -5,6 +5,7 @@ form a batch (shuffle, repeat, per-process shard) with grain.
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -149,6 +150,7 @@ def _subset_train(arrays: dict, n: int | None, seed: int) -> dict:
   return {**arrays, "train": (x[idx], y[idx])}
 
 
+@functools.lru_cache(maxsize=4)
 def _digits(split_seed: int) -> dict:
   from sklearn.datasets import load_digits
   from sklearn.model_selection import train_test_split
@@ -189,7 +191,8 @@ def classification(data_cfg) -> tuple[dict, dict]:
   name = str(data_cfg.get("name", "digits"))
   split_seed = int(data_cfg.get("split_seed", 0))
   if name in ("digits", "stdlib"):  # 'stdlib' is only the global default name; it is not an image set.
-    arrays, names = _digits(split_seed), [str(i) for i in range(10)]
+    arrays = {s: (x.copy(), y.copy()) for s, (x, y) in _digits(split_seed).items()}  # Callers may mutate.
+    names = [str(i) for i in range(10)]
     name = "digits"
   elif name in ("markov",) or name.startswith("text_dir:"):
     raise ValueError(f"data.name: {name!r} is a text corpus; data.task='classify' needs 'digits' or a TFDS "
