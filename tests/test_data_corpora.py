@@ -69,8 +69,8 @@ def test_markov_entropy_matches_monte_carlo(data_dir):
       (h[1] + 63 * info["entropy_rate"]) / 64)
   # The token stream is the chain: byte tokens of the 64-symbol alphabet, no separators.
   toks = pipeline.load_tokens(cfg, "validation")
-  assert len(toks) == info["num_tokens"]["validation"] and set(np.unique(toks)) <= set(b"".join(
-      [markov.ALPHABET.encode()]))
+  assert len(toks) == info["num_tokens"]["validation"]
+  assert set(np.unique(toks).tolist()) <= set(markov.ALPHABET.encode())
 
 
 def test_markov_same_seed_same_language_other_seed_differs():
@@ -136,6 +136,8 @@ def test_bad_inputs_give_one_line_errors(data_dir, tmp_path, text_corpus):
   msg = _err({"name": "tiny_shakespeare", "data_dir": str(tmp_path / "tfds")})
   assert "not prepared" in msg and "tfds build tiny_shakespeare --file_format=array_record" in msg
   assert "data.task" in _err({"task": "translate"})
+  assert "data.name" in _err({"task": "classify", "name": "stdlib"})
+  assert "data.order" in _err({"order": "sorted"})
   assert "data.seq_len" in _err({"seq_len": 0})
   assert "data.tokenizer" in _err({"tokenizer": str(tmp_path / "nope.model")})
   assert "data.tokenizer" in _err({"name": "markov", "tokenizer": str(tmp_path / "x.model")})

@@ -20,7 +20,7 @@ import grain
 import numpy as np
 
 from scaling.data import corpus, markov, sources, stdlib, streaming, tasks, tokens
-from scaling.data.tokenizer import Tokenizer, get_tokenizer
+from scaling.data.tokenizer import get_tokenizer
 
 TASKS = ("lm", "span", "classify", "module_cls")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
@@ -35,10 +35,6 @@ FIXED_ORDER_SEED = 0x5CA11
 
 def default_data_dir() -> str:
   return sources.default_data_dir()
-
-
-def _get(data_cfg, key: str):
-  return DEFAULTS[key] if data_cfg is None else data_cfg.get(key, DEFAULTS[key])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +84,13 @@ def spec_of(data_cfg) -> Spec:
   data_dir = sources.data_dir_of(d)
   skip = {"name", "task", "seq_len", "batch_size", "tokenizer", "noise_density", "mean_noise_span_length",
           "data_dir"}
-  extra = tuple(sorted((k, v) for k, v in d.items() if k not in skip and isinstance(v, (int, float, str, bool))
-                       or (k not in skip and v is None)))
+  extra = tuple(sorted((k, v) for k, v in d.items()
+                       if k not in skip and (v is None or isinstance(v, (int, float, str, bool)))))
+  order = d.get("order", DEFAULTS["order"])
+  if order not in ("permuted", "stream"):
+    raise ValueError(f"data.order: {order!r} not in ['permuted', 'stream']")
+  if d.get("streaming", "auto") not in ("auto", True, False):
+    raise ValueError(f"data.streaming: {d.get('streaming')!r} not in ['auto', True, False]")
   return Spec(name, task, int(d.get("seq_len", DEFAULTS["seq_len"])),
               int(d.get("batch_size", DEFAULTS["batch_size"])), tok, nd, ms, data_dir, extra)
 
@@ -254,7 +255,7 @@ def _batch_fn(spec: Spec, split: str, seed: int) -> Callable[[tuple], dict]:
     return module_cls
 
   sl = _span_lengths(spec)
-  noise_seed = seed if split == "train" else EVAL_NOISE_SEED
+  noise_seed = int(seed) % 2**32 if split == "train" else EVAL_NOISE_SEED
 
   def span(t):
     pos, idx = t
@@ -286,10 +287,7 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
     raise ValueError(f"process_index: {process_index} not in [0, {process_count})")
   if spec.batch_size % process_count:
     raise ValueError(f"data.batch_size: {spec.batch_size} is not divisible by process_count {process_count}")
-  order = _option(spec, "order")
-  if order not in ("permuted", "stream"):
-    raise ValueError(f"data.order: {order!r} not in ['permuted', 'stream']")
-  order_seed = int(seed) % 2**32 if shuffle else FIXED_ORDER_SEED if order == "permuted" else None
+  order_seed = int(seed) % 2**32 if shuffle else FIXED_ORDER_SEED if _option(spec, "order") == "permuted" else None
   read_options = grain.ReadOptions(num_threads=int(_option(spec, "num_threads")),
                                    prefetch_buffer_size=int(_option(spec, "prefetch")))
   if _streamed(spec, split):
@@ -297,7 +295,7 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
         _source(spec), get_tokenizer(spec.tokenizer), split, task=spec.task, seq_len=spec.seq_len,
         rows=spec.batch_size // process_count,
         span=_span_lengths(spec) if spec.task == "span" else None,
-        noise_seed=seed if split == "train" else EVAL_NOISE_SEED, order_seed=order_seed,
+        noise_seed=int(seed) % 2**32 if split == "train" else EVAL_NOISE_SEED, order_seed=order_seed,
         num_epochs=None if num_epochs is None else int(num_epochs), process_index=process_index,
         process_count=process_count, read_options=read_options)
   n = len(next(iter(_examples(spec, split).values())))

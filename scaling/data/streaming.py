@@ -18,12 +18,9 @@ STREAM_BYTES = 1 << 30  # 'auto': stream public splits bigger than this on disk.
 
 
 def wanted(setting, source: Source, split: str) -> bool:
-  if setting in (True, "true", "True", 1):
-    return True
-  if setting in (False, "false", "False", 0):
-    return False
+  """data.streaming: True, False or 'auto' (validated in pipeline.spec_of)."""
   if setting != "auto":
-    raise ValueError(f"data.streaming: {setting!r} not in ['auto', True, False]")
+    return bool(setting)
   if source.metadata.get("sha256"):  # Built-in corpora are small.
     return False
   try:

@@ -190,11 +190,10 @@ def classification(data_cfg) -> tuple[dict, dict]:
   """(arrays, info) for task 'classify'."""
   name = str(data_cfg.get("name", "digits"))
   split_seed = int(data_cfg.get("split_seed", 0))
-  if name in ("digits", "stdlib"):  # 'stdlib' is only the global default name; it is not an image set.
+  if name == "digits":
     arrays = {s: (x.copy(), y.copy()) for s, (x, y) in _digits(split_seed).items()}  # Callers may mutate.
     names = [str(i) for i in range(10)]
-    name = "digits"
-  elif name in ("markov",) or name.startswith("text_dir:"):
+  elif name in ("stdlib", "markov") or name.startswith("text_dir:"):
     raise ValueError(f"data.name: {name!r} is a text corpus; data.task='classify' needs 'digits' or a TFDS "
                      "image dataset such as 'mnist'")
   else:
