@@ -14,7 +14,7 @@ COMMANDS = {
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
-    "baselines": "run one classic baseline: --config=configs/baseline.py:tree --workdir=DIR",
+    "baselines": "run one classic baseline: --config=configs/baseline.py:tree,64 --workdir=DIR",
 }
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "ml_collections config file[:arg].", lock_config=False)

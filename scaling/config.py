@@ -39,7 +39,7 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
       eval_every=0,       # 0: only at the end
       eval_batches=8, log_every=10, checkpoint_every=0,  # 0: only at the end
       keep_checkpoints=2, divergence_threshold=1e3, peak_flops=0.0, progress=True))
-  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1, distributed="auto",
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1, num_devices=0, distributed="auto",
                                           coordinator="", num_processes=1, process_id=0))
   return c
 
@@ -49,13 +49,18 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   from scaling.data import pipeline  # local: keeps `import scaling.config` light
   if c.family not in NEURAL:
     return c
-  info = pipeline.dataset_info(c.data)
   with c.unlocked():
+    if c.get("init_from"):  # fine-tuning: the architecture is the pretrained run's (see train/finetune.py)
+      from scaling.train import finetune
+      finetune.inherit_model(c)
+    info = pipeline.dataset_info(c.data)
     if c.family == "dnn" and c.model.head == "classify":
       c.model.num_features, c.model.num_classes = int(info["num_features"]), int(info["num_classes"])
     elif not c.model.get("vocab_size"):
       c.model.vocab_size = int(info["vocab_size"])
-    if c.family in ("gpt", "transformer"):
+    if c.data.get("task") == "module_cls":
+      c.model.num_classes = int(info["num_classes"])
+    if c.family in ("gpt", "transformer") and not c.get("init_from"):  # a checkpoint fixes max_len
       c.model.max_len = max(c.model.max_len, c.data.seq_len)
   return c
 
@@ -79,6 +84,12 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
     return baseline_run.validate(c)
   models.validate(c.family, c.model)
   d, t = c.data, c.train
+  if d.get("task") == "module_cls" and c.family != "gpt":
+    raise ValueError(f"data.task: 'module_cls' classifies token snippets with a GPT head; family "
+                     f"{c.family!r} not allowed; allowed: gpt")
+  if c.family == "gpt" and c.model.get("num_classes", 0) and d.get("task") != "module_cls":
+    raise ValueError(f"model.num_classes: a GPT classification head needs data.task='module_cls', got "
+                     f"{d.get('task')!r}; allowed: 0 for other tasks")
   if not isinstance(d.seq_len, int) or d.seq_len <= 0:
     raise ValueError(f"data.seq_len: must be a positive integer, got {d.seq_len!r}")
   if not isinstance(d.batch_size, int) or d.batch_size <= 0:
@@ -101,6 +112,10 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
     raise ValueError(f"train.accum_steps: {t.accum_steps} does not divide data.batch_size={d.batch_size}")
   if n_devices is not None:
     from scaling import parallel
+    if c.mesh.get("num_devices", 0):
+      if not 0 < c.mesh.num_devices <= n_devices:
+        raise ValueError(f"mesh.num_devices: {c.mesh.num_devices} not allowed; allowed: 0 (all) to {n_devices}")
+      n_devices = c.mesh.num_devices
     shape = dict(zip(parallel.MESH_AXES, parallel.mesh_shape(c.mesh, n_devices)))
     div = shape["data"] * shape["fsdp"]
     micro = d.batch_size // t.accum_steps

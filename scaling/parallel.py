@@ -63,7 +63,9 @@ def mesh_shape(m: ml_collections.ConfigDict, n_devices: int) -> tuple[int, ...]:
 
 
 def make_mesh(m: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
-  devices = jax.devices() if devices is None else devices
+  """`mesh.num_devices` > 0 uses only the first that many devices (e.g. a 1-device baseline)."""
+  if devices is None:
+    devices = jax.devices()[:m.get("num_devices", 0) or None]
   shape = mesh_shape(m, len(devices))
   # Auto axes: GSPMD propagates shardings through the model (jax's default is now Explicit).
   return jax.make_mesh(shape, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3, devices=devices)

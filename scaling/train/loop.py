@@ -61,6 +61,7 @@ def plan(c: ml_collections.ConfigDict, shapes: dict) -> dict:
 
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
+  parallel.maybe_initialize_distributed(c)  # must precede any jax call (device_count below)
   c = ml_collections.ConfigDict(c.to_dict())
   if c.get("family") not in config_lib.NEURAL:
     raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(config_lib.NEURAL)}")
