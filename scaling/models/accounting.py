@@ -26,6 +26,7 @@ def params(family: str, m: ml_collections.ConfigDict) -> dict:
     mlp = 2 * d * f
     if family == "gpt":
       nonembed = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
+      nonembed += d * m.get("num_classes", 0) + m.get("num_classes", 0)  # classification head + bias
       embed = v * d + (m.max_len * d if m.pos == "learned" else 0) + (0 if m.tie_embeddings else d * v)
     else:
       enc = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
@@ -52,8 +53,10 @@ def forward_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_l
   (DNN classifier), or `seq_len` encoder + `dec_len` decoder tokens (Transformer)."""
   if family == "gpt":
     d, hk = m.d_model, (m.d_model // m.n_heads) * m.n_heads
-    per_token = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 2 * d * m.vocab_size
-    return seq_len * (per_token + m.n_layers * 4 * seq_len * hk)
+    body = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff)
+    if m.get("num_classes", 0):  # a classifier runs its head once on pooled features, not the vocab head
+      return seq_len * (body + m.n_layers * 4 * seq_len * hk) + 2 * d * m.num_classes
+    return seq_len * (body + 2 * d * m.vocab_size + m.n_layers * 4 * seq_len * hk)
   if family == "transformer":
     d, hk, s, t = m.d_model, (m.d_model // m.n_heads) * m.n_heads, seq_len, dec_len or seq_len
     enc = s * m.n_layers * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * s * hk)

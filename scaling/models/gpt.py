@@ -1,4 +1,9 @@
-"""GPT: decoder-only, pre-LayerNorm, causal attention; learned or rotary positions; tied or untied head."""
+"""GPT: decoder-only, pre-LayerNorm, causal attention; learned or rotary positions; tied or untied head.
+
+With `num_classes` > 0 in the config the model also has a classification head (`classify`): final-LN
+features mean-pooled over the sequence -> linear. Fine-tuning adds it to a pretrained LM (whose checkpoint
+has no such head), so it is the only freshly initialized part.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +39,27 @@ class GPT(nnx.Module):
     self.ln_f = layers.LayerNorm(cfg.d_model, rngs=rngs)
     if not cfg.tie_embeddings:
       self.head = layers.param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+    if cfg.get("num_classes", 0):
+      self.cls_head = layers.param(rngs, (cfg.d_model, cfg.num_classes), ("embed", "classes"))
+      self.cls_bias = layers.param(rngs, (cfg.num_classes,), ("classes",), std=None)
 
   def __call__(self, tokens_BxL: jax.Array, *, cache: list | None = None) -> jax.Array | tuple:
     """Logits (f32) for every position. With `cache` (see `init_cache`), decodes from cache position
     `index` and returns (logits, new_cache)."""
+    x_BxLxD, new_cache = self.features(tokens_BxL, cache)
+    w_DxV = self.embed[...].T if self.cfg.tie_embeddings else self.head[...]
+    logits_BxLxV = jnp.einsum("bld,dv->blv", x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
+    return logits_BxLxV if cache is None else (logits_BxLxV, new_cache)
+
+  def classify(self, tokens_BxL: jax.Array) -> jax.Array:
+    """Class logits (f32) [B, num_classes] from the final-LN features averaged over all positions (each
+    sees its causal prefix), so every position passes gradient to the body, not only the last one."""
+    x_BxLxD, _ = self.features(tokens_BxL, None)
+    pooled_BxD = x_BxLxD.astype(jnp.float32).mean(axis=1)
+    return pooled_BxD @ self.cls_head[...] + self.cls_bias[...]
+
+  def features(self, tokens_BxL: jax.Array, cache: list | None = None) -> tuple:
+    """Final-LN hidden states [B, L, D] (compute dtype) and the new cache (None without one)."""
     start = 0 if cache is None else cache[0]["index"]
     positions_BxL = start + jnp.broadcast_to(jnp.arange(tokens_BxL.shape[1]), tokens_BxL.shape)
     x_BxLxD = jnp.take(self.embed[...], tokens_BxL, axis=0)
@@ -48,10 +70,7 @@ class GPT(nnx.Module):
     for i, block in enumerate(self.blocks):
       x_BxLxD, c = block(x_BxLxD, positions_BxL, None if cache is None else cache[i])
       new_cache.append(c)
-    x_BxLxD = self.ln_f(x_BxLxD)
-    w_DxV = self.embed[...].T if self.cfg.tie_embeddings else self.head[...]
-    logits_BxLxV = jnp.einsum("bld,dv->blv", x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
-    return logits_BxLxV if cache is None else (logits_BxLxV, new_cache)
+    return self.ln_f(x_BxLxD), (None if cache is None else new_cache)
 
   def init_cache(self, batch: int, dtype=jnp.float32) -> list:
     """Empty KV cache for `max_len` positions: one {k, v, index} per layer."""

@@ -31,7 +31,10 @@ def forward(model, batch: dict, task: str):
   if task == "classify":
     labels_B = batch["label"]
     return model(batch["x"]), labels_B, jnp.ones(labels_B.shape, jnp.float32)
-  raise ValueError(f"data.task: unknown {task!r}; allowed: lm, span, classify")
+  if task == "module_cls":  # token snippets -> class (GPT classification head); weight 0 marks padding rows
+    labels_B = batch["label"]
+    return model.classify(batch["inputs"]), labels_B, batch.get("weights", jnp.ones(labels_B.shape, jnp.float32))
+  raise ValueError(f"data.task: unknown {task!r}; allowed: lm, span, classify, module_cls")
 
 
 def loss_sums(logits, targets, weights, z_loss: float) -> dict:

@@ -1,0 +1,149 @@
+"""Fine-tuning from a pretrained run: `--config.init_from=RUN_DIR`.
+
+The architecture is the pretrained run's (its config.json's `model`); the fine-tune config may only add
+a task head (`model.num_classes`). `load_pretrained` copies every parameter the checkpoint has into the
+freshly initialized state, straight onto the new run's shardings; parameters the checkpoint lacks (the
+new head) keep their fresh initialization, and the optimizer state and step start from zero.
+`restore_params` is the one place that reads a run's parameters (sampling uses it too).
+"""
+
+import os
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from scaling import io
+
+# Model fields the fine-tune config owns; everything else in `model` comes from the pretrained run.
+HEAD_FIELDS = ("num_classes",)
+
+
+def run_config(run_dir: str, field: str = "init_from") -> ml_collections.ConfigDict:
+  """The config.json of a run directory (ValueError naming `field` when it is not one)."""
+  path = os.path.join(os.path.expanduser(run_dir), "config.json")
+  if not run_dir or not os.path.exists(path):
+    raise ValueError(f"{field}: {run_dir!r} is not a run directory (no config.json); allowed: a directory "
+                     "written by `scaling train`")
+  return ml_collections.ConfigDict(io.read_json(path))
+
+
+def inherit_model(c: ml_collections.ConfigDict) -> None:
+  """In place (on an unlocked config): take family, size and model from `c.init_from`'s run, keeping only
+  the fine-tune's own head fields. Called by config.finalize, so mismatches fail before any compile."""
+  pc = run_config(c.init_from)
+  if pc.family != c.family:
+    raise ValueError(f"init_from: the run {c.init_from!r} is a {pc.family!r} model; family={c.family!r} "
+                     f"cannot start from it; allowed: family={pc.family!r}")
+  tok, ptok = c.data.get("tokenizer", "byte"), pc.data.get("tokenizer", "byte")
+  if tok != ptok:
+    raise ValueError(f"data.tokenizer: {tok!r} differs from the pretrained run's {ptok!r} (init_from="
+                     f"{c.init_from!r}); allowed: {ptok!r}")
+  heads = {f: c.model[f] for f in HEAD_FIELDS if f in c.model}
+  c.model = ml_collections.ConfigDict(pc.model.to_dict())
+  for f in HEAD_FIELDS:  # a pretrained run that was itself a classifier does not pass its head on
+    if f in c.model:
+      del c.model[f]
+  c.model.update(heads)
+  c.size = pc.size
+
+
+def latest_steps(run_dir: str) -> list[int]:
+  """Committed orbax steps under RUN/checkpoints, newest first."""
+  d = os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints")
+  if not os.path.isdir(d):
+    return []
+  return sorted((int(s) for s in os.listdir(d) if s.isdigit()), reverse=True)
+
+
+def restore_params(run_dir: str, abstract_params: dict, field: str = "init_from") -> tuple[int, dict]:
+  """-> (step, params) of the newest readable checkpoint of `run_dir`: only the entries of
+  `abstract_params` (a pure dict of ShapeDtypeStructs carrying shardings) that the checkpoint has are read
+  (orbax partial restore; the optimizer state is never loaded). Missing entries are absent from the result."""
+  steps = latest_steps(run_dir)
+  if not steps:
+    raise ValueError(f"{field}: {run_dir!r} has no checkpoint under checkpoints/; allowed: a run that "
+                     "finished or saved a checkpoint")
+  ckpt_dir = os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints")
+  # Read-only, with the generic PyTree handler: it reads the metadata and restores a subtree of what
+  # the training Checkpointer wrote with StandardSave (same on-disk format).
+  manager = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True, create=False),
+                                  item_handlers=ocp.PyTreeCheckpointHandler())
+  try:
+    for step in steps:
+      try:
+        tree = manager.item_metadata(step)
+        saved = tree["params"] if "params" in tree else None
+      except Exception:  # a torn step: try the previous one
+        saved = None
+      if saved is None:
+        continue
+      have = _common(abstract_params, saved)
+      restore_args = jax.tree.map(lambda x: ocp.ArrayRestoreArgs(sharding=x.sharding, global_shape=x.shape,
+                                                                 dtype=x.dtype), have)
+      out = manager.restore(step, args=ocp.args.PyTreeRestore(
+          item={"params": have}, restore_args={"params": restore_args}, partial_restore=True))
+      return step, _rekey(abstract_params, out["params"])
+  finally:
+    manager.close()
+  raise ValueError(f"{field}: no readable checkpoint in {ckpt_dir!r} (steps {steps})")
+
+
+# Keys are compared as strings: the pure dict of an nnx.List has int keys, orbax stores them as strings.
+
+
+def _common(want: dict, saved, path: str = "") -> dict:
+  """The part of `want` whose keys the saved tree has, keyed like the checkpoint; a shape mismatch is a
+  clear error (the architecture must be the pretrained one)."""
+  out = {}
+  for k, v in want.items():
+    if str(k) not in saved:
+      continue
+    p = f"{path}/{k}"
+    if isinstance(v, dict):
+      sub = _common(v, saved[str(k)], p)
+      if sub:
+        out[str(k)] = sub
+    else:
+      shape = tuple(getattr(saved[str(k)], "shape", ()))
+      if shape != tuple(v.shape):
+        raise ValueError(f"init_from: parameter {p} has shape {shape} in the checkpoint but {tuple(v.shape)} "
+                         "in this model; allowed: the pretrained run's model config (do not override model.*)")
+      out[str(k)] = v
+  return out
+
+
+def _rekey(want: dict, got: dict) -> dict:
+  """`got` (checkpoint keys) with the keys of `want` (the model's own, e.g. int list indices)."""
+  return {k: _rekey(v, got[str(k)]) if isinstance(v, dict) else got[str(k)]
+          for k, v in want.items() if str(k) in got}
+
+
+def _merge(fresh: dict, loaded: dict, path: str = "") -> tuple[dict, list[str]]:
+  """`fresh` with every leaf that `loaded` has replaced; also the paths that stayed fresh."""
+  out, kept = {}, []
+  for k, v in fresh.items():
+    p = f"{path}/{k}"
+    if isinstance(v, dict):
+      out[k], sub = _merge(v, loaded.get(k, {}), p)
+      kept += sub
+    elif k in loaded:
+      out[k] = loaded[k]
+    else:
+      out[k], kept = v, kept + [p]
+  return out, kept
+
+
+def load_pretrained(c: ml_collections.ConfigDict, state: dict, shardings: dict) -> dict:
+  """The fresh train state with the pretrained parameters of `c.init_from` copied in (see module doc)."""
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          state["params"], shardings["params"])
+  step, loaded = restore_params(c.init_from, abstract)
+  params, fresh = _merge(state["params"], loaded)
+  n_loaded = len(jax.tree.leaves(loaded))
+  if not n_loaded:
+    raise ValueError(f"init_from: the checkpoint of {c.init_from!r} shares no parameter with this model")
+  if jax.process_index() == 0:
+    print(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
+          f"freshly initialized: {', '.join(fresh) or 'none'}")
+  return {**state, "params": params}
