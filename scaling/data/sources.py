@@ -54,15 +54,14 @@ def _tfds_split_names(builder: tfds.core.DatasetBuilder) -> dict[str, str]:
                      f"(has {sorted(have)})")
   # Carve missing held-out splits from the end of train: fixed slices, the same for every run.
   if "validation" in have:
-    return {"train": "train", "validation": "validation", "test": "validation"}
+    return {"train": "train[:95%]", "validation": "validation", "test": "train[95%:]"}
   if "test" in have:
     return {"train": "train[:95%]", "validation": "train[95%:]", "test": "test"}
   return {"train": "train[:90%]", "validation": "train[90%:95%]", "test": "train[95%:]"}
 
 
 def _public(name: str, data_dir: str) -> Source:
-  cmd = f"tfds build {name.split('/')[0]}{'' if '/' not in name else ' --config=' + name.split('/', 1)[1]} " \
-        f"--file_format=array_record --data_dir={data_dir}"
+  cmd = f"tfds build {name} --file_format=array_record --data_dir={data_dir}"  # name may be 'c4/en'.
   known = f"built-in datasets are {', '.join(BUILTIN)}"
   try:
     b = tfds.builder(name, data_dir=data_dir, file_format="array_record")
