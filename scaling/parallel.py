@@ -37,8 +37,9 @@ def maybe_initialize_distributed(cfg: ml_collections.ConfigDict | None = None) -
   if mode == "off" or jax.distributed.is_initialized():
     return
   if m.get("coordinator"):
-    if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS", "") == "cpu":
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # CPU collectives across processes need gloo; the setting is inert on GPU/TPU. (Asking
+    # jax.default_backend() here would itself start the backend, which initialize() forbids.)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(m.coordinator, num_processes=m.num_processes, process_id=m.process_id)
   elif mode == "on" or (mode == "auto" and (os.environ.get("JAX_COORDINATOR_ADDRESS")
                                             or int(os.environ.get("SLURM_NTASKS", "1")) > 1)):

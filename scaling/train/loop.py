@@ -145,8 +145,8 @@ def _train(c, workdir, result, t_start, is_main, writer):
   if restored is not None:
     start, state, data_state, _ = restored
     it.set_state(data_state)
-    writer.truncate_after(start)
     print(f"resumed {workdir} from step {start}")
+  writer.truncate_after(start)  # rows past the checkpoint (or from a run killed before its first one)
   peak, peak_src = metrics.peak_flops(t.peak_flops)
   result.update(peak_flops=peak, peak_source=peak_src)
 

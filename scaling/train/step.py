@@ -29,8 +29,8 @@ def forward(model, batch: dict, task: str):
     logits = model(batch["inputs"], batch["decoder_inputs"], batch["input_mask"])
     return logits, batch["targets"], batch["weights"]
   if task == "classify":
-    labels_B = batch["label"]
-    return model(batch["x"]), labels_B, jnp.ones(labels_B.shape, jnp.float32)
+    labels_B = batch["label"]  # padding rows of a finite eval split carry weight 0
+    return model(batch["x"]), labels_B, batch.get("weights", jnp.ones(labels_B.shape, jnp.float32))
   if task == "module_cls":  # token snippets -> class (GPT classification head); weight 0 marks padding rows
     labels_B = batch["label"]
     return model.classify(batch["inputs"]), labels_B, batch.get("weights", jnp.ones(labels_B.shape, jnp.float32))
