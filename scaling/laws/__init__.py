@@ -1,0 +1,1 @@
+"""Scaling-law fits (power laws, Chinchilla approaches 1-3, bootstrap) and their plots."""
