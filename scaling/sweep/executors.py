@@ -1,0 +1,223 @@
+"""Where sweep tasks run: in this process ('local'), in child processes ('pool'), or as SLURM jobs
+through submitit ('slurm'). Every executor ends in `worker.run_task`, which claims each run's lock,
+trains, and writes the run's result.json; an executor only launches, waits and reports.
+
+A task is a list of run ids trained together (one run, or `pack` runs in one vmapped step).
+`run(tasks, on_start, on_done)` returns when every task has ended; `on_done(task, outcome)` gets
+{run_id: 'trained' | 'done' | 'held'} (see worker.run_task).
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+import uuid
+from concurrent import futures
+from typing import Callable
+
+import ml_collections
+
+from scaling import io
+from scaling.sweep import locks, worker
+
+
+@dataclasses.dataclass
+class Task:
+  run_ids: list[str]
+  configs: list[dict]  # plain dicts (JSON / pickle friendly)
+
+
+OnStart = Callable[[Task], None]
+OnDone = Callable[[Task, dict], None]
+
+
+def compile_cache_dir(e: ml_collections.ConfigDict, sweep_dir: str) -> str:
+  """'auto' -> SWEEP_DIR/jax_cache: relaunches and pool/SLURM workers reuse compiled steps."""
+  if not e.compile_cache:
+    return ""
+  return os.path.join(sweep_dir, "jax_cache") if e.compile_cache == "auto" else e.compile_cache
+
+
+def worker_env(e: ml_collections.ConfigDict, sweep_dir: str) -> dict:
+  """Environment for worker processes: ours, plus the sweep's compilation cache unless one is set."""
+  env = dict(os.environ)
+  cache = compile_cache_dir(e, sweep_dir)
+  if cache and "JAX_COMPILATION_CACHE_DIR" not in env:
+    env["JAX_COMPILATION_CACHE_DIR"] = cache
+  return env
+
+
+def _crashed(sweep_dir: str, task: Task, error: str, lock_timeout_s: float) -> dict:
+  """A worker died without finishing (OOM kill, segfault, SLURM timeout): every run of its task that
+  has no result and is not held by someone alive gets a 'failed' result.json saying so."""
+  outcome = {}
+  for r, cfg in zip(task.run_ids, task.configs):
+    run_dir = os.path.join(sweep_dir, "runs", r)
+    if worker.read_result(run_dir) is not None:
+      outcome[r] = "trained"
+      continue
+    lock = locks.claim(run_dir, lock_timeout_s)  # the dead worker's lock is stale by now
+    if lock is None:
+      outcome[r] = "held"
+      continue
+    with lock:
+      worker.record_failure(run_dir, cfg, error)
+    outcome[r] = "trained"
+  return outcome
+
+
+class Local:
+  """Sequential, in this process: simplest, and the run's exceptions stay in one traceback."""
+
+  def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
+    self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
+
+  def run(self, tasks: list[Task], on_start: OnStart, on_done: OnDone) -> None:
+    for t in tasks:
+      on_start(t)
+      on_done(t, worker.run_task(self.sweep_dir, t.run_ids, t.configs, retry_failed=self.retry,
+                                 lock_timeout_s=self.e.lock_timeout_s))
+
+
+class Pool:
+  """`workers` child processes at a time, one task each (`python -m scaling.sweep.worker`): a crash or
+  an OOM kill ends that child only. With gpus_per_worker > 0, slot i sees GPUs [i*g, (i+1)*g)."""
+
+  def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
+    self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
+    self.workers = max(1, int(e.workers))
+
+  def _one(self, t: Task, slot: int) -> dict:
+    tasks_dir = os.path.join(self.sweep_dir, ".tasks")
+    path = os.path.join(tasks_dir, f"{t.run_ids[0]}.{uuid.uuid4().hex[:8]}.json")
+    io.atomic_write_json(path, {"sweep_dir": self.sweep_dir, "run_ids": t.run_ids, "configs": t.configs,
+                                "retry_failed": self.retry, "lock_timeout_s": self.e.lock_timeout_s})
+    env = worker_env(self.e, self.sweep_dir)
+    if self.e.gpus_per_worker:
+      g = int(self.e.gpus_per_worker)
+      env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(slot * g, (slot + 1) * g))
+    log = os.path.join(self.sweep_dir, "runs", t.run_ids[0], "worker.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    try:
+      with open(log, "a") as f:
+        rc = subprocess.run([sys.executable, "-m", "scaling.sweep.worker", path], env=env, stdout=f,
+                            stderr=subprocess.STDOUT, cwd=os.getcwd()).returncode
+      if rc == 0 and os.path.exists(path + ".out"):
+        return io.read_json(path + ".out")
+      how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+      hint = " (SIGKILL: out of memory?)" if rc == -9 else ""
+      return _crashed(self.sweep_dir, t, f"WorkerCrashed: worker process {how}{hint}; see {log}",
+                      self.e.lock_timeout_s)
+    finally:
+      for p in (path, path + ".out"):
+        if os.path.exists(p):
+          os.unlink(p)
+
+  def run(self, tasks: list[Task], on_start: OnStart, on_done: OnDone) -> None:
+    free = list(range(self.workers))
+    with futures.ThreadPoolExecutor(self.workers) as pool:
+      running = {}
+      queue = list(tasks)
+      while queue or running:
+        while queue and free:
+          t, slot = queue.pop(0), free.pop(0)
+          on_start(t)
+          running[pool.submit(self._one, t, slot)] = (t, slot)
+        done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+        for f in done:
+          t, slot = running.pop(f)
+          free.append(slot)
+          on_done(t, f.result())
+
+
+class Slurm:
+  """One SLURM job per task through submitit, as a job array (`executor.batch()`) by default. Jobs
+  call `worker.run_task`; multi-node / multi-task jobs initialize `jax.distributed` from the SLURM
+  environment (`parallel.maybe_initialize_distributed`) and process 0 holds the run's lock. A job
+  preempted or timed out is requeued by submitit (`checkpoint`) and resumes from the run's checkpoint.
+  `slurm.cluster='local'` runs the same code path with submitit's local executor (tests, laptops)."""
+
+  def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
+    self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
+    self.folder = os.path.join(sweep_dir, "slurm", "%j")
+
+  def executor(self):
+    import submitit
+    s = self.e.slurm
+    ex = submitit.AutoExecutor(folder=self.folder, cluster=s.cluster or None)
+    params = dict(timeout_min=int(s.timeout_min), nodes=int(s.nodes), tasks_per_node=int(s.tasks_per_node),
+                  cpus_per_task=int(s.cpus_per_task), name=os.path.basename(os.path.normpath(self.sweep_dir)))
+    if s.gpus_per_node:
+      params["gpus_per_node"] = int(s.gpus_per_node)
+    if s.mem_gb:
+      params["mem_gb"] = int(s.mem_gb)
+    if s.partition:
+      params["slurm_partition"] = s.partition
+    params["slurm_array_parallelism"] = int(s.array_parallelism)
+    extra = {k: s[k] for k in ("account", "qos", "constraint") if s[k]}
+    if extra:
+      params["slurm_additional_parameters"] = extra
+    if s.setup:
+      params["slurm_setup"] = list(s.setup)
+    ex.update_parameters(**params)
+    env = worker_env(self.e, self.sweep_dir)
+    if ex.cluster == "local":  # the local executor's children inherit os.environ; set the cache there
+      os.environ.update({k: v for k, v in env.items() if k == "JAX_COMPILATION_CACHE_DIR"})
+    return ex
+
+  def run(self, tasks: list[Task], on_start: OnStart, on_done: OnDone) -> None:
+    ex = self.executor()
+    fn = RunTask(self.sweep_dir, self.retry, self.e.lock_timeout_s)
+    if self.e.slurm.array and len(tasks) > 1:
+      with ex.batch():
+        jobs = [ex.submit(fn, t.run_ids, t.configs) for t in tasks]
+    else:
+      jobs = [ex.submit(fn, t.run_ids, t.configs) for t in tasks]
+    for t, j in zip(tasks, jobs):
+      for r in t.run_ids:
+        io.atomic_write_json(os.path.join(self.sweep_dir, "runs", r, "slurm.json"),
+                             {"job_id": j.job_id, "submitted": time.time(), "folder": self.folder})
+      on_start(t)
+    print(f"submitted {len(jobs)} job(s): {', '.join(j.job_id for j in jobs[:8])}"
+          f"{' ...' if len(jobs) > 8 else ''} (logs in {os.path.dirname(self.folder)})")
+    if not self.e.slurm.wait:
+      return
+    pending = dict(zip(range(len(jobs)), zip(tasks, jobs)))
+    while pending:
+      for i, (t, j) in list(pending.items()):
+        if not j.done():
+          continue
+        del pending[i]
+        try:
+          out = j.results()[0]
+        except Exception as e:  # the job died (timeout without requeue, node failure, ...): record it
+          msg = str(e).strip().splitlines()
+          out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id}: {msg[0] if msg else type(e).__name__}",
+                         self.e.lock_timeout_s)
+        on_done(t, out)
+      if pending:
+        time.sleep(min(self.e.poll_s, 5.0))
+
+
+class RunTask:
+  """The SLURM job's callable (pickled by submitit). `checkpoint` makes submitit requeue a job that
+  is preempted or reaches its time limit; the requeued job resumes the run from its checkpoint."""
+
+  def __init__(self, sweep_dir: str, retry_failed: bool, lock_timeout_s: float):
+    self.sweep_dir, self.retry, self.lock_timeout_s = sweep_dir, retry_failed, lock_timeout_s
+
+  def __call__(self, run_ids: list[str], configs: list[dict]) -> dict:
+    return worker.run_task(self.sweep_dir, run_ids, configs, retry_failed=self.retry,
+                           lock_timeout_s=self.lock_timeout_s)
+
+  def checkpoint(self, run_ids, configs):
+    import submitit
+    return submitit.helpers.DelayedSubmission(self, run_ids, configs)
+
+
+def make(e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
+  kinds = {"local": Local, "pool": Pool, "slurm": Slurm}
+  if e.kind not in kinds:
+    raise ValueError(f"executor.kind: unknown {e.kind!r}; allowed: {', '.join(kinds)}")
+  return kinds[e.kind](e, sweep_dir, retry_failed)

@@ -1,0 +1,205 @@
+"""`scaling sweep`: expand a sweep config, write sweep.json, run what is left, summarize.
+
+Relaunching is the way to resume: completed runs are skipped, partial ones resume from their
+checkpoints (train() does that), failed / diverged ones are re-run only with `retry_failed` (the old
+result moves to runs/<id>/attempts/<k>/). Sweeps started on the same directory share the work through
+per-run locks; one that finds a run held by a live owner waits for it (or breaks the lock when the owner
+dies) and returns when every run has ended.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+import ml_collections
+import pandas as pd
+from tqdm.auto import tqdm
+
+from scaling import io
+from scaling.sweep import executors, ladders, locks, packed, results, worker
+
+SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
+
+
+def _state(run_dir: str, retry_failed: bool, attempted: set, timeout_s: float) -> str:
+  """'done' | 'held' (a live owner is training it) | 'todo'."""
+  r = worker.read_result(run_dir)
+  rid = os.path.basename(run_dir)
+  if r is not None and (r.get("status") == "completed" or not retry_failed or rid in attempted):
+    return "done"
+  if locks.holder(run_dir, timeout_s) is not None:
+    return "held"
+  return "done" if rid in attempted else "todo"  # never run one run twice in one invocation
+
+
+def check_conflicts(sweep_dir: str, runs, retry_failed: bool) -> None:
+  """A run directory trained under a different config is never silently mixed into this sweep."""
+  for run_id, c in runs:
+    d = os.path.join(sweep_dir, "runs", run_id)
+    path = os.path.join(d, "config.json")
+    if not os.path.exists(path):
+      continue
+    diff = worker.config_diff(io.read_json(path), c)
+    if not diff:
+      continue
+    r = worker.read_result(d)
+    redo = r is not None and retry_failed and r.get("status") != "completed"
+    if (r is not None and not redo) or (r is None and (worker.checkpoint_step(d) or os.path.exists(
+        os.path.join(d, "metrics.jsonl")))):
+      raise ValueError(f"sweep_dir: run {run_id} in {sweep_dir} was trained with another config "
+                       f"({'; '.join(diff[:3])}); allowed: the same config, a new --sweep_dir, or removing "
+                       f"runs/{run_id}" + ("" if r is None or r.get("status") == "completed"
+                                           else " (or --retry_failed to redo it)"))
+
+
+def write_sweep_json(sweep_dir: str, s: ml_collections.ConfigDict, runs) -> None:
+  rows = []
+  for run_id, c in runs:
+    row = {"run_id": run_id, "family": c.family, "size": c.size, "seed": c.seed, "tags": c.tags.to_dict()}
+    if c.family in ("gpt", "transformer", "dnn"):
+      p = ladders.plan(c)
+      row.update(params=p["params"]["total"], params_nonembed=p["params"]["nonembed"], steps=p["steps"],
+                 tokens=p["tokens"], flops=p["flops"], lr=c.train.lr, batch_size=c.data.batch_size)
+    rows.append(row)
+  io.atomic_write_json(os.path.join(sweep_dir, "sweep.json"), {
+      "name": s.name, "config": s.to_dict(), "runs": rows, "started": time.time(),
+      "host": socket.gethostname(), "argv": sys.argv})
+
+
+class Progress:
+  """tqdm bar over runs (done / total) whose postfix shows the active run's last logged loss."""
+
+  def __init__(self, sweep_dir: str, total: int, done: int, enabled: bool, poll_s: float = 2.0):
+    self.sweep_dir, self.active = sweep_dir, []
+    self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep", disable=None if enabled else True,
+                    dynamic_ncols=True)
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._watch, args=(poll_s,), daemon=True)
+    self._thread.start()
+
+  def _last(self, run_id: str) -> dict | None:
+    path = os.path.join(self.sweep_dir, "runs", run_id, "metrics.jsonl")
+    try:
+      with open(path, "rb") as f:
+        f.seek(max(os.path.getsize(path) - 4096, 0))
+        lines = f.read().decode(errors="ignore").splitlines()
+    except OSError:
+      return None
+    for line in reversed(lines):
+      if '"train_loss"' in line:
+        try:
+          return json.loads(line)
+        except ValueError:
+          continue
+    return None
+
+  def _watch(self, poll_s: float):
+    while not self._stop.wait(poll_s):
+      self.refresh()
+
+  def refresh(self):
+    active = list(self.active)
+    if not active:
+      return
+    row = self._last(active[-1])
+    post = {"run": active[-1] + (f" +{len(active) - 1}" if len(active) > 1 else "")}
+    if row:
+      post.update(step=row.get("step"), loss=f"{row.get('train_loss', float('nan')):.3f}")
+    self.bar.set_postfix(post, refresh=True)
+
+  def update_done(self, n: int):
+    self.bar.n = n
+    self.bar.refresh()
+
+  def close(self):
+    self._stop.set()
+    self._thread.join(timeout=5)
+    self.bar.close()
+
+
+def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
+              workers: int = 0, retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
+  """Runs (or resumes) a sweep into `sweep_dir`; -> its results, one row per run (results.load)."""
+  s = ml_collections.ConfigDict(s.to_dict())
+  if executor:
+    s.executor.kind = executor
+  if workers:
+    s.executor.workers = int(workers)
+  runs = ladders.expand(s)  # every config error surfaces here, before anything runs
+  sweep_dir = os.path.abspath(sweep_dir)
+  os.makedirs(os.path.join(sweep_dir, "runs"), exist_ok=True)
+  check_conflicts(sweep_dir, runs, retry_failed)
+  write_sweep_json(sweep_dir, s, runs)
+  configs = dict(runs)
+  ids = [r for r, _ in runs]
+  ex = executors.make(s.executor, sweep_dir, retry_failed)
+  timeout = s.executor.lock_timeout_s
+  attempted: set[str] = set()
+
+  def states():
+    return {r: _state(os.path.join(sweep_dir, "runs", r), retry_failed, attempted, timeout) for r in ids}
+
+  st = states()
+  bar = Progress(sweep_dir, len(ids), sum(v == "done" for v in st.values()), progress)
+
+  def on_start(t):
+    bar.active.extend(t.run_ids)
+
+  def on_done(t, outcome):
+    for r in t.run_ids:
+      if r in bar.active:
+        bar.active.remove(r)
+      if outcome.get(r) == "trained":
+        attempted.add(r)
+    bar.update_done(sum(v == "done" for v in states().values()))
+
+  try:
+    while True:
+      todo = [(r, configs[r]) for r in ids if st[r] == "todo"]
+      if todo:
+        tasks = [executors.Task(g, [worker._plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
+        ex.run(tasks, on_start, on_done)
+        if s.executor.kind == "slurm" and not s.executor.slurm.wait:
+          break
+      elif any(v == "held" for v in st.values()):
+        time.sleep(s.executor.poll_s)  # another sweep is training these: wait for it or its death
+      else:
+        break
+      st = states()
+      bar.update_done(sum(v == "done" for v in st.values()))
+  finally:
+    bar.close()
+  df = results.load(sweep_dir)
+  return df[df["run_id"].isin(ids)].reset_index(drop=True)
+
+
+def summary(df: pd.DataFrame) -> str:
+  t = df[SUMMARY_COLUMNS].copy()
+  t["params"] = t["params"].map(lambda v: f"{int(v):,}" if pd.notna(v) else "-")
+  t["tokens"] = t["tokens"].map(lambda v: f"{float(v):.3g}" if pd.notna(v) and v else "-")
+  t["eval_loss"] = t["eval_loss"].map(lambda v: f"{float(v):.4f}" if pd.notna(v) else "-")
+  counts = ", ".join(f"{n} {k}" for k, n in df["status"].value_counts().items())
+  return t.to_string(index=False) + f"\n{len(df)} runs: {counts}"
+
+
+def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
+         workers: int = 0, retry_failed: bool = False) -> pd.DataFrame:
+  """The `scaling sweep` command. Exits 1 when a run failed (diverged runs are results, not errors)."""
+  if config is None:
+    sys.exit("scaling sweep: --config is required (e.g. configs/sweeps/gpt_ladder.py)")
+  cache = executors.compile_cache_dir(config.executor, os.path.abspath(sweep_dir))
+  if cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    import jax  # this process is ours: the in-process executor reuses compiles across relaunches
+    jax.config.update("jax_compilation_cache_dir", cache)
+  try:
+    df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
+  except ValueError as e:
+    sys.exit(f"scaling sweep: {e}")
+  print(summary(df))
+  print(f"results: scaling.results.load({sweep_dir!r})")
+  if (df["status"] == "failed").any():
+    sys.exit(1)
+  return df

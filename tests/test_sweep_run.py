@@ -1,0 +1,174 @@
+"""End-to-end sweeps through `scaling sweep` (subprocesses, tiny GPTs on the embedded corpus): a ladder
+completes, a SIGKILLed sweep resumes, concurrent sweeps share the work, divergence is recorded, the pool
+and SLURM (submitit local) executors run the same tasks."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scaling import io, results
+from scaling.models import accounting
+from scaling.sweep import results as sweep_results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
+# d_model 32-64, 1-2 layers, 8 x 32 tokens per step: each run is ~20 steps and compiles in seconds.
+CONFIG = """
+import ml_collections
+from scaling.sweep import ladders
+
+
+def get_config(arg=""):
+  s = ladders.defaults()
+  s.name = "test"
+  s.sizes = {sizes}
+  s.seeds = {seeds}
+  s.lr_multipliers = {lr_multipliers}
+  s.tokens = {tokens}
+  s.pack = {pack}
+  s.rule.lr, s.rule.width = 3e-3, 32
+  s.overrides.data = ml_collections.ConfigDict(dict(seq_len=32, batch_size=8))
+  s.overrides.train = ml_collections.ConfigDict(dict(
+      eval_batches=2, log_every=5, checkpoint_every={checkpoint_every}, peak_flops=1e11))
+  s.executor.kind = "{executor}"
+  s.executor.lock_timeout_s = 30.0
+  s.executor.poll_s = 0.5
+  s.executor.compile_cache = ""
+  s.executor.slurm.cluster = "local"
+  s.executor.slurm.timeout_min = 10
+  return s
+"""
+
+
+def write_config(path, *, sizes=(1.2e4,), seeds=(0,), lr_multipliers=(1.0,), tokens=5120, pack=1,
+                 checkpoint_every=0, executor="local") -> str:
+  path.write_text(CONFIG.format(sizes=tuple(sizes), seeds=tuple(seeds), lr_multipliers=tuple(lr_multipliers),
+                                tokens=tokens, pack=pack, checkpoint_every=checkpoint_every,
+                                executor=executor))
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def env(data_dir):
+  """The test environment for child processes (8 fake CPU devices, the shared dataset cache) plus a
+  persistent compilation cache: runs of the same shape in different processes compile once."""
+  e = dict(os.environ, SCALING_DATA_DIR=data_dir, JAX_PLATFORMS="cpu",
+           XLA_FLAGS=os.environ.get("XLA_FLAGS", "--xla_force_host_platform_device_count=8"),
+           JAX_COMPILATION_CACHE_DIR=os.path.join(data_dir, "jax_cache_sweep_tests"),
+           JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return e
+
+
+def sweep(env, config, sweep_dir, *args, check=True, **popen):
+  cmd = [SCALING, "sweep", f"--config={config}", f"--sweep_dir={sweep_dir}", *args]
+  if popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, **popen)
+  p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+  if check and p.returncode != 0:
+    raise AssertionError(f"scaling sweep failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+  return p
+
+
+def events(sweep_dir, run_id, kind=None):
+  rows = io.read_jsonl(os.path.join(sweep_dir, "runs", run_id, "events.jsonl"))
+  return [r for r in rows if kind is None or r["event"] == kind]
+
+
+def test_four_size_ladder_completes_and_loads(tmp_path, env):
+  cfg = write_config(tmp_path / "ladder.py", sizes=(1.2e4, 2.5e4, 5e4, 1e5))
+  d = str(tmp_path / "sweep")
+  p = sweep(env, cfg, d)
+  df = results.load(d)
+  assert results.load is sweep_results.load
+  assert len(df) == 4 and (df["status"] == "completed").all()
+  assert df["size"].tolist() == ["d32-L1", "d32-L2", "d64-L1", "d64-L2"]
+  for _, row in df.iterrows():
+    cfg_json = io.read_json(os.path.join(d, "runs", row["run_id"], "config.json"))
+    import ml_collections
+    p_exact = accounting.params("gpt", ml_collections.ConfigDict(cfg_json["model"]))
+    assert row["params"] == p_exact["total"] and row["params_nonembed"] == p_exact["nonembed"]
+    assert row["tokens"] >= 5120 and row["ladder"] == "params" and row["budget"] == 5120
+    assert row["eval_loss"] < 5.6  # learned something: uniform over 259 bytes is 5.56
+  sj = io.read_json(os.path.join(d, "sweep.json"))
+  assert [r["run_id"] for r in sj["runs"]] == sorted(df["run_id"]) and sj["config"]["kind"] == "params"
+  assert "run_id" in p.stdout and "4 runs: 4 completed" in p.stdout  # the summary table
+  # Relaunching trains nothing.
+  sweep(env, cfg, d)
+  assert all(len(events(d, r, "start")) == 1 for r in df["run_id"])
+
+
+def test_sigkill_mid_run_then_relaunch_resumes_from_checkpoint(tmp_path, env):
+  cfg = write_config(tmp_path / "kill.py", seeds=(0, 1), tokens=256 * 60, checkpoint_every=10)
+  d = str(tmp_path / "sweep")
+  first, second = "gpt-d32-L1-t1.5e4-s0", "gpt-d32-L1-t1.5e4-s1"
+  proc = sweep(env, cfg, d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpt = os.path.join(d, "runs", second, "checkpoints", "10")
+  deadline = time.time() + 400
+  while not os.path.isdir(ckpt) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert os.path.exists(os.path.join(d, "runs", first, "result.json"))
+  assert not os.path.exists(os.path.join(d, "runs", second, "result.json")), "killed too late"
+  p = sweep(env, cfg, d)
+  assert "resumed" in p.stdout
+  df = results.load(d)
+  assert (df["status"] == "completed").all() and len(df) == 2
+  for run_id in (first, second):
+    ends = events(d, run_id, "end")
+    assert [e["status"] for e in ends] == ["completed"]  # completed exactly once
+    steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl"))
+             if "train_loss" in r]
+    assert len(steps) == len(set(steps)) and steps[-1] == 60
+  starts = events(d, second, "start")
+  assert len(starts) == 2 and starts[1]["resumed_from"] >= 10
+  assert len(events(d, first, "start")) == 1
+
+
+def test_two_concurrent_sweeps_train_each_run_once(tmp_path, env):
+  cfg = write_config(tmp_path / "conc.py", seeds=(0, 1, 2, 3))
+  d = str(tmp_path / "sweep")
+  procs = [sweep(env, cfg, d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+  outs = [p.communicate(timeout=600)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs
+  df = results.load(d)
+  assert len(df) == 4 and (df["status"] == "completed").all()
+  pids = set()
+  for run_id in df["run_id"]:
+    starts = events(d, run_id, "start")
+    assert len(starts) == 1, (run_id, starts)
+    pids.add(starts[0]["pid"])
+  assert all("4 runs: 4 completed" in o for o in outs)  # each waited for the other's runs
+
+
+def test_diverging_run_is_recorded_and_the_pool_goes_on(tmp_path, env):
+  # lr x 1e4 = 30: Adam blows the loss up within a few steps.
+  cfg = write_config(tmp_path / "div.py", lr_multipliers=(1.0, 1e4), executor="pool")
+  d = str(tmp_path / "sweep")
+  sweep(env, cfg, d, "--workers=2")
+  df = results.load(d).set_index("run_id")
+  assert df.loc["gpt-d32-L1-t5.1e3-lrx1-s0", "status"] == "completed"
+  assert df.loc["gpt-d32-L1-t5.1e3-lrx10000-s0", "status"] == "diverged"
+  # A relaunch leaves it alone; --retry_failed runs it again, keeping the old result aside.
+  bad = os.path.join(d, "runs", "gpt-d32-L1-t5.1e3-lrx10000-s0")
+  sweep(env, cfg, d)
+  assert len(events(d, "gpt-d32-L1-t5.1e3-lrx10000-s0", "start")) == 1
+  sweep(env, cfg, d, "--retry_failed")
+  assert io.read_json(os.path.join(bad, "attempts", "1", "result.json"))["status"] == "diverged"
+  assert io.read_json(os.path.join(bad, "result.json"))["status"] == "diverged"
+  assert len(events(d, "gpt-d32-L1-t5.1e3-lrx1-s0", "start")) == 1
+
+
+def test_slurm_executor_through_submitit_local(tmp_path, env):
+  cfg = write_config(tmp_path / "slurm.py", seeds=(0, 1), executor="slurm")
+  d = str(tmp_path / "sweep")
+  sweep(env, cfg, d)
+  df = results.load(d)
+  assert len(df) == 2 and (df["status"] == "completed").all()
+  jobs = {io.read_json(os.path.join(d, "runs", r, "slurm.json"))["job_id"] for r in df["run_id"]}
+  assert len(jobs) == 2
+  assert os.path.isdir(os.path.join(d, "slurm"))  # submitit's job folders (pickles, logs)
