@@ -1,0 +1,92 @@
+"""Train-step throughput of GPT sizes vs the matmul peak measured in the same run.
+
+  python benchmarks/train_step.py                  # CPU: d_model 128 / 256 / 512, f32
+  python benchmarks/train_step.py --gpu            # GPU: ~124M GPT-2 shape, seq 1024, bf16, MFU vs
+                                                   # the chip's published bf16 peak and a measured bf16 matmul
+
+Prints tokens/s, model FLOP/s (exact accounting, 3x forward) and the ratio to the peak. The step is
+the one `scaling train` runs (scaling.train.step), on one device, with random tokens.
+"""
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from scaling import models, parallel
+from scaling.models import accounting, sizes
+from scaling.train import metrics, optim
+from scaling.train import step as step_lib
+
+
+def matmul_peak(dtype, n: int) -> float:
+  a = jnp.ones((n, n), dtype)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  best = float("inf")
+  for _ in range(10):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2 * n ** 3 / best
+
+
+def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int) -> tuple[float, float]:
+  """-> (tokens/s, model FLOP/s) of the jitted train step on one device."""
+  t = ml_collections.ConfigDict(dict(lr=1e-3, schedule="constant", warmup_steps=0, warmup_frac=0.0,
+                                     min_lr_ratio=0.1, decay_frac=0.2, grad_clip=1.0, optimizer="adamw",
+                                     b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, decay_embeddings=False,
+                                     momentum=0.9, z_loss=0.0, accum_steps=1))
+  mesh = parallel.make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
+  tx, lr = optim.make(t, 1000)
+  graphdef, state, sh = step_lib.init_state("gpt", m, 0, tx, mesh, models.build)
+  fn = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr, "lm", t, mesh), sh, mesh)
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, m.vocab_size, (batch, seq + 1)).astype(np.int32)
+  b = parallel.global_batch({"inputs": x[:, :-1], "targets": x[:, 1:],
+                             "weights": np.ones((batch, seq), np.float32)}, mesh)
+  for _ in range(2):  # compile + warm up
+    state, out = fn(state, b)
+  jax.block_until_ready(out)
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    state, out = fn(state, b)
+  jax.block_until_ready(out)
+  dt = (time.perf_counter() - t0) / steps
+  return batch * seq / dt, accounting.train_flops("gpt", m, seq) * batch / dt
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--gpu", action="store_true")
+  ap.add_argument("--steps", type=int, default=10)
+  args = ap.parse_args()
+  dev = jax.devices()[0]
+  if args.gpu:
+    peak_pub, src = metrics.peak_flops()
+    peak_meas = matmul_peak(jnp.bfloat16, 8192)
+    m = sizes.gpt_model(768, 12, n_heads=12, vocab_size=50304, max_len=1024, dtype="bfloat16")
+    print(f"device: {dev.device_kind}; published peak {peak_pub / 1e12:.0f} TFLOP/s ({src}); "
+          f"measured bf16 matmul {peak_meas / 1e12:.0f} TFLOP/s")
+    p = accounting.params("gpt", m)
+    for batch in (8, 16, 32):
+      tok, fl = bench(m, batch, 1024, args.steps)
+      print(f"gpt2-124M ({p['total'] / 1e6:.0f}M params) batch {batch} seq 1024 bf16: {tok:,.0f} tokens/s, "
+            f"{fl / 1e12:.1f} TFLOP/s, MFU {fl / peak_pub:.1%} (published), {fl / peak_meas:.1%} of measured matmul")
+    return
+  peak = matmul_peak(jnp.float32, 1024)
+  print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); measured f32 matmul peak "
+        f"{peak / 1e9:.1f} GFLOP/s")
+  print(f"{'d_model':>8} {'layers':>6} {'params':>10} {'batch':>5} {'seq':>4} {'tokens/s':>10} {'GFLOP/s':>8} {'/peak':>6}")
+  for d, layers, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
+    m = sizes.gpt_model(d, layers, vocab_size=259, max_len=seq)
+    tok, fl = bench(m, batch, seq, args.steps)
+    n = accounting.params("gpt", m)["total"]
+    print(f"{d:>8} {layers:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {fl / peak:>6.1%}")
+
+
+if __name__ == "__main__":
+  main()
