@@ -16,6 +16,7 @@ import time
 import numpy as np
 import scipy.optimize
 import scipy.special
+import threadpoolctl
 
 from scaling.laws import fit
 
@@ -55,6 +56,12 @@ def scipy_reference(N, D, L, starts, delta=fit.HUBER_DELTA):
     if np.isfinite(r.fun) and (best is None or r.fun < best.fun):
       best = r
   return best.x, best.fun
+
+
+def timed(fn, *args):
+  t = time.perf_counter()
+  out = fn(*args)
+  return out, time.perf_counter() - t
 
 
 def optax_vmap(N, D, L, starts, iters=100, delta=fit.HUBER_DELTA):
@@ -109,17 +116,16 @@ def main():
   print(f"data: {N.size} runs, N {N.min():.3g}..{N.max():.3g}, D {D.min():.3g}..{D.max():.3g}; "
         f"{len(grid)} starts")
 
-  t = time.perf_counter()
-  ours = fit.approach3(N, D, L, n_boot=0)
-  t_ours = time.perf_counter() - t
+  # One BLAS thread for both: scipy's L-BFGS-B calls BLAS on 5-vectors, and OpenBLAS threads make it
+  # up to 50x slower on a busy machine (measured); our code does not use BLAS in the hot loop.
+  with threadpoolctl.threadpool_limits(1):
+    ours, t_ours = timed(lambda: fit.approach3(N, D, L, n_boot=0))
+    step = max(1, len(grid) // args.ref_starts)
+    ref_grid = grid[::step]
+    (th_ref, f_ref), t_ref = timed(scipy_reference, N, D, L, ref_grid)
+  t_ref *= len(grid) / len(ref_grid)
   th_ours = np.array([np.log(ours["params"][k]) if k in "EAB" else ours["params"][k]
                       for k in ("E", "A", "B", "alpha", "beta")])
-
-  step = max(1, len(grid) // args.ref_starts)
-  ref_grid = grid[::step]
-  t = time.perf_counter()
-  th_ref, f_ref = scipy_reference(N, D, L, ref_grid)
-  t_ref = (time.perf_counter() - t) * len(grid) / len(ref_grid)
   scaled = "" if step == 1 else f" (ran {len(ref_grid)} starts, scaled x{len(grid) / len(ref_grid):.0f})"
 
   po, pr = named(th_ours), named(th_ref)

@@ -20,6 +20,7 @@ replacement and refits each resample warm-started from the full-data optimum, al
 import itertools
 import math
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from scaling.laws import lbfgs
 from scaling.sweep import results
 
 HUBER_DELTA = 1e-3
+_POLISH_FTOL = 1e-13  # L-BFGS stopping tolerance for the polished optimum and the bootstrap refits
 LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3")
 CI = (2.5, 97.5)
 
@@ -71,30 +73,44 @@ def _need_distinct(law: str, name: str, v: np.ndarray, k: int):
 # ---------------------------------------------------------------------------------------------
 # The shared estimator: L = E + sum_j A_j x_j^-alpha_j, theta = [e, a_1..a_m, alpha_1..alpha_m].
 
-def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float) -> lbfgs.ValueAndGrad:
+def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
+                      dtype=np.float64) -> lbfgs.ValueAndGrad:
   """Huber(log L-hat - log L) summed with weights w ((N,) or (rows, N)), and its gradient."""
   m = Z_NxM.shape[1]
-  negZT_MxN = -np.ascontiguousarray(Z_NxM.T)
+  negZT_MxN = -np.ascontiguousarray(Z_NxM.T, dtype=dtype)
+  y_N, w, delta = np.asarray(y_N, dtype), np.asarray(w, dtype), dtype(delta)
+
+  buf = {}  # big temporaries reused across calls (fresh ones cost page faults on every call)
 
   def fg(th_KxP, rows):
+    th_KxP = th_KxP.astype(dtype, copy=False)
     ww = w if w.ndim == 1 else w[rows]
+    K = len(th_KxP)
+    if buf.get("K", 0) < K:
+      buf.update(K=K, P=np.empty((K, m, len(y_N)), dtype), s=np.empty((K, len(y_N)), dtype),
+                 r=np.empty((K, len(y_N)), dtype), h=np.empty((K, len(y_N)), dtype))
+    P_KxMxN, s_KxN, r_KxN, h_KxN = buf["P"][:K], buf["s"][:K], buf["r"][:K], buf["h"][:K]
     # Wild line-search trials overflow; they come back inf/NaN and the line search rejects them.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-      P_KxMxN = np.multiply(th_KxP[:, 1 + m:, None], negZT_MxN)  # in place from here: memory bound
+      np.multiply(th_KxP[:, 1 + m:, None], negZT_MxN, out=P_KxMxN)
       P_KxMxN += th_KxP[:, 1:1 + m, None]
-      np.exp(P_KxMxN, out=P_KxMxN)
+      np.exp(P_KxMxN, out=P_KxMxN)  # A_j x_j^-alpha_j
       E_K = np.exp(th_KxP[:, 0])
-      s_KxN = P_KxMxN[:, 0] + E_K[:, None]
+      np.add(P_KxMxN[:, 0], E_K[:, None], out=s_KxN)
       for j in range(1, m):
         s_KxN += P_KxMxN[:, j]
-      r_KxN = np.log(s_KxN)
+      np.log(s_KxN, out=r_KxN)
       r_KxN -= y_N
-      h_KxN = scipy.special.huber(delta, r_KxN)
-      c_KxN = np.clip(r_KxN, -delta, delta, out=r_KxN)
-      c_KxN /= s_KxN  # dHuber/dr * dr/ds
-      c_KxN *= ww
-      # Reductions over runs through einsum: several times faster than ndarray.sum(-1) here.
-      f = np.einsum("kn,kn->k", h_KxN, np.broadcast_to(ww, h_KxN.shape))
+      # Huber: q = min(|r|, delta); h = q (|r| - q / 2)  (= r^2 / 2 inside delta, delta (|r| - delta / 2) outside)
+      np.abs(r_KxN, out=h_KxN)
+      q = np.minimum(h_KxN, delta)
+      h_KxN -= 0.5 * q
+      h_KxN *= q
+      f = np.einsum("kn,n->k" if ww.ndim == 1 else "kn,kn->k", h_KxN, ww)  # einsum: no BLAS threads
+      c_KxN = np.clip(r_KxN, -delta, delta, out=r_KxN)  # dHuber/dr ...
+      c_KxN /= s_KxN  # ... * dr/ds
+      if ww.ndim == 2 or not np.all(ww == 1):
+        c_KxN *= ww
       gE = np.einsum("kn->k", c_KxN) * E_K
       ga = np.einsum("kmn,kn->km", P_KxMxN, c_KxN)
       galpha = np.einsum("kmn,kn,mn->km", P_KxMxN, c_KxN, negZT_MxN)
@@ -102,23 +118,43 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float) -> lb
   return fg
 
 
-def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None):
+def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
-  boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`)."""
-  fg = _sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta)
-  x, f, _ = lbfgs.minimize(fg, starts_KxP, ftol=ftol)
+  boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`).
+
+  The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
+  best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
+  soon as one iteration gains < ftol, plenty to rank starts, not to report digits."""
+  fg32 = _sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta, dtype=np.float32)
+  # Capped: rows still crawling after 300 iterations are in flat regions; the best rows are polished.
+  x, f, _ = lbfgs.minimize(fg32, starts_KxP, ftol=ftol, max_iter=300)
   if not np.isfinite(f).any():
     raise ValueError("fit: every start diverged (losses or sizes far outside a sensible range?)")
+  f = np.where(np.isfinite(f), f, np.inf)
+  at_best = int(np.sum(f <= f.min() * (1 + 1e-4)))  # starts that found the optimum (to float32 noise)
+  top = np.argsort(f)[:n_polish]
+  fg = _sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta)
+  x, f, _ = lbfgs.minimize(fg, x[top], ftol=_POLISH_FTOL)
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
-  at_best = int(np.sum(f <= obj + 1e-6 * abs(obj)))
   boot = np.zeros((0, len(theta)))
   if n_boot:
     rng = np.random.default_rng(seed)
     W_BxN = rng.multinomial(len(y_N), np.full(len(y_N), 1 / len(y_N)), size=n_boot).astype(np.float64)
-    fgb = _sum_of_powers_fg(Z_NxM, y_N, W_BxN, delta)
-    boot, fb, _ = lbfgs.minimize(fgb, np.tile(theta, (n_boot, 1)), ftol=ftol)
-    bad = ~np.isfinite(fb)
+    # Warm starts: the full-data optimum, and when that sits at the E -> 0 boundary (where dL/de
+    # vanishes, so no resample could leave it) also the same point with E at 1 % of the lowest loss.
+    starts = [theta]
+    if theta[0] < np.log(0.01) + y_N.min():
+      starts.append(np.concatenate([[np.log(0.01) + y_N.min()], theta[1:]]))
+    S = len(starts)
+    fgb = _sum_of_powers_fg(Z_NxM, y_N, np.repeat(W_BxN, S, axis=0), delta)
+    # Tight tolerance: from a warm start each iteration gains little, and a loose relative ftol
+    # would stop the resamples near the start (intervals far too narrow).
+    xb, fb, _ = lbfgs.minimize(fgb, np.tile(np.array(starts), (n_boot, 1)), ftol=_POLISH_FTOL)
+    fb = np.where(np.isfinite(fb), fb, np.inf).reshape(n_boot, S)
+    pick = np.argmin(fb, axis=1)
+    boot = xb.reshape(n_boot, S, -1)[np.arange(n_boot), pick]
+    bad = ~np.isfinite(fb[np.arange(n_boot), pick])
     if boot_ok is not None:
       bad |= ~boot_ok(W_BxN)
     boot[bad] = np.nan
@@ -150,7 +186,7 @@ def _power_grid() -> np.ndarray:
 
 
 def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
-          delta: float = HUBER_DELTA, ftol: float = 1e-9) -> dict:
+          delta: float = HUBER_DELTA, ftol: float = 1e-6) -> dict:
   """Saturating power law L(x) = E + A x^-alpha."""
   x, loss = _values(x_name, x), _values("loss", loss)
   _same_length("power", **{x_name: x, "loss": loss})
@@ -168,7 +204,15 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
   samples = named(boot)
   return dict(law="power", x=x_name, n=len(x), params={k: float(v[0]) for k, v in named(theta).items()},
               derived={}, ci=_ci(samples), boot=samples, objective=obj, starts_at_optimum=at_best,
-              n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())])
+              n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())],
+              notes=_boundary_notes(theta, loss))
+
+
+def _boundary_notes(theta: np.ndarray, loss: np.ndarray) -> list[str]:
+  if np.exp(theta[0]) < 1e-3 * loss.min():
+    return ["E is at its bound (E -> 0): these points show no saturation, so E and its interval "
+            "say little; more sizes/compute, or the pure power law ('kaplan'), fit them better"]
+  return []
 
 
 def kaplan(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x") -> dict:
@@ -229,7 +273,7 @@ def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid:
   bp, bd = named(boot)
   return dict(law="approach3", x="N", n=len(N), params={k: float(v[0]) for k, v in p.items()},
               derived={k: float(v[0]) for k, v in d.items()}, ci=_ci({**bp, **bd}), boot={**bp, **bd},
-              objective=obj, starts=len(starts), starts_at_optimum=at_best,
+              objective=obj, starts=len(starts), starts_at_optimum=at_best, notes=_boundary_notes(theta, loss),
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, budgets=budgets,
               N_range=[float(N.min()), float(N.max())], D_range=[float(D.min()), float(D.max())])
 
@@ -272,11 +316,12 @@ def _allocation_fit(law: str, C_G, Nopt_BxG, Dopt_BxG, budgets, extra: dict) -> 
   ones = np.ones_like(Nopt_BxG)
   a, log_kN = _wls_line(lc, np.log(Nopt_BxG), ones)
   b, log_kD = _wls_line(lc, np.log(Dopt_BxG), ones)
-  p = {"a": a, "b": b, "k_N": np.exp(log_kN), "k_D": np.exp(log_kD)}
-  d = {}
-  for C in budgets:
-    n_opt, d_opt = p["k_N"] * C ** a, p["k_D"] * C ** b
-    d[f"N_opt@{C:.3g}"], d[f"D_opt@{C:.3g}"], d[f"tokens_per_param@{C:.3g}"] = n_opt, d_opt, d_opt / n_opt
+  with np.errstate(over="ignore", invalid="ignore"):  # wild bootstrap lines
+    p = {"a": a, "b": b, "k_N": np.exp(log_kN), "k_D": np.exp(log_kD)}
+    d = {}
+    for C in budgets:
+      n_opt, d_opt = p["k_N"] * C ** a, p["k_D"] * C ** b
+      d[f"N_opt@{C:.3g}"], d[f"D_opt@{C:.3g}"], d[f"tokens_per_param@{C:.3g}"] = n_opt, d_opt, d_opt / n_opt
   boot = {k: v[1:] for k, v in {**p, **d}.items()}
   return dict(law=law, x="C", params={k: float(v[0]) for k, v in p.items()},
               derived={k: float(v[0]) for k, v in d.items()}, ci=_ci(boot), boot=boot,
@@ -511,7 +556,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     except ValueError as e:
       if law != "auto":
         raise ValueError(f"{key}: {e}") from None
-      out["skipped"][key] = str(e)
+      out["skipped"][key if store == "fits" else f"{store}/{key}"] = str(e)
 
   families = sorted(done["family"].dropna().unique())
   if law == "auto":
@@ -537,6 +582,9 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
                 **power(te, _col(sdf, loss), x_name="train_examples", **boot), "family": fam, "size": str(size)})
     if fam not in approach_families:
       continue
+    if law == "auto":  # Kaplan's L(C): the lowest loss at each budget, a power law in C
+      attempt("fits", f"power/{fam}/flops", lambda: {
+          **power(*_min_per_size(_col(fdf, "budget"), _col(fdf, loss)), x_name="flops", **boot), "family": fam})
     # Columns are read inside attempt() (a missing column is a reason to skip), and used right away.
     N, D, L = (lambda: _col(fdf, xc)), (lambda: _col(fdf, "tokens")), (lambda: _col(fdf, loss))
     if law in ("auto", "approach3"):
@@ -560,6 +608,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
 
 
 def _size_fit(name, fdf, xc, loss, fam, boot) -> dict:
+  _need_distinct(name, xc, _values(xc, _col(fdf, xc)), 3 if name == "power" else 2)
   xs, ys = _min_per_size(_col(fdf, xc), _col(fdf, loss))
   return {**(power if name == "power" else kaplan)(xs, ys, x_name=xc, **boot), "family": fam}
 
@@ -613,13 +662,40 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   """Loads SWEEP_DIR's results, fits, writes SWEEP_DIR/fit.json atomically, returns the dict.
 
   law 'auto': 'power' per family (x = `x`, lowest loss per size; `params` for families without `x`),
-  the extrapolation check, power laws in `train_examples` for data ladders, and approaches 1-3 for
-  families with runs at >= 2 `budget` values. Other laws fit only that law and raise on bad input."""
+  the extrapolation check, power laws in `train_examples` for data ladders, and, for families with
+  runs at >= 2 `budget` values, approaches 1-3 and a power law in FLOPs of the lowest loss per budget.
+  Other laws fit only that law and raise on bad input. The bootstrap samples go to
+  SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
+  Returns what fit.json holds."""
   df = results.load(sweep_dir)
   curves = results.load_curves(sweep_dir) if law in ("auto", "approach1") else None
-  fit = _jsonable(fit_frame(df, law=law, x=x, loss=loss, curves=curves, n_boot=n_boot, seed=seed))
+  full = fit_frame(df, law=law, x=x, loss=loss, curves=curves, n_boot=n_boot, seed=seed)
+  fit = _jsonable(full)
   fit["sweep_dir"] = os.path.abspath(sweep_dir)
-  io.atomic_write_json(os.path.join(sweep_dir, "fit.json"), fit)
+  boot = {f"{key}/{name}": np.asarray(v) for key, f in full["fits"].items() for name, v in f.get("boot", {}).items()}
+  d = os.path.abspath(sweep_dir)
+  fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-fit_boot", suffix=".npz")
+  with os.fdopen(fd, "wb") as fh:
+    np.savez(fh, **boot)
+  os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+  os.replace(tmp, os.path.join(d, "fit_boot.npz"))
+  io.atomic_write_json(os.path.join(sweep_dir, "fit.json"), fit)  # last: fit.json marks a complete fit
+  return fit
+
+
+def load_fit(sweep_dir: str) -> dict | None:
+  """SWEEP_DIR/fit.json with its bootstrap samples (from fit_boot.npz) back under each fit's 'boot'."""
+  path = os.path.join(sweep_dir, "fit.json")
+  if not os.path.exists(path):
+    return None
+  fit = io.read_json(path)
+  bpath = os.path.join(sweep_dir, "fit_boot.npz")
+  if os.path.exists(bpath):
+    with np.load(bpath) as z:
+      for name in z.files:
+        key, param = name.rsplit("/", 1)
+        if key in fit.get("fits", {}):
+          fit["fits"][key].setdefault("boot", {})[param] = z[name]
   return fit
 
 
@@ -630,10 +706,13 @@ def format_table(fit: dict) -> str:
     head = f"{key}  ({f.get('law')}, x={f.get('N', f.get('x'))}, n={f.get('n')}, bootstrap={f.get('n_boot')})"
     lines += [head, f"  {'parameter':<28} {'value':>12}   95% CI"]
     ci = f.get("ci", {})
-    for name, v in {**f.get("params", {}), **f.get("derived", {})}.items():
+    params = f.get("params", {})  # fit.json has sorted keys: put the law's own order back
+    params = {k: params[k] for k in sorted(params, key=lambda k: (_ORDER.index(k) if k in _ORDER else 99, k))}
+    for name, v in {**params, **f.get("derived", {})}.items():
       lo, hi = ci.get(name, [None, None])
       band = f"[{_g(lo)}, {_g(hi)}]" if lo is not None else ""
       lines.append(f"  {name:<28} {_g(v):>12}   {band}")
+    lines += [f"  note: {n}" for n in f.get("notes", [])]
     lines.append("")
   for key, e in fit.get("extrapolation", {}).items():
     lines.append(f"extrapolation {key}: fit below {_g(e['fit_below'])}, "
@@ -646,6 +725,9 @@ def format_table(fit: dict) -> str:
   for key, why in fit.get("skipped", {}).items():
     lines.append(f"skipped {key}: {why}")
   return "\n".join(lines).rstrip() + "\n"
+
+
+_ORDER = ["E", "A", "B", "alpha", "beta", "x_c", "a", "b", "k_N", "k_D"]
 
 
 def _g(v) -> str:

@@ -34,12 +34,13 @@ def _direction(g, S, Y, rho, gamma, order):
 
 
 def minimize(fg: ValueAndGrad, x0_KxP: np.ndarray, *, max_iter: int = 1000, memory: int = 10,
-             ftol: float = 1e-12, gtol: float = 1e-14, c1: float = 1e-4, max_linesearch: int = 40
+             ftol: float = 1e-12, gtol: float = 1e-10, c1: float = 1e-4, max_linesearch: int = 40
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Minimizes K independent problems. Returns (x_KxP, f_K, iterations_K).
 
-  A row stops when its relative decrease in one iteration is <= ftol, when max|g| <= gtol, or when
-  the backtracking (Armijo) line search fails to decrease it (it is then as good as it gets).
+  A row stops when its relative decrease in one iteration is <= ftol, when max|g| <= gtol |f| (a unit
+  step in any parameter would change f by less than gtol of itself), or when the backtracking
+  (Armijo) line search fails to decrease it (it is then as good as it gets).
   """
   x = np.array(x0_KxP, dtype=np.float64)
   K, P = x.shape
@@ -88,16 +89,18 @@ def minimize(fg: ValueAndGrad, x0_KxP: np.ndarray, *, max_iter: int = 1000, memo
     y = g_new - g[active]
     sy = np.einsum("kp,kp->k", s, y)
     yy = np.einsum("kp,kp->k", y, y)
-    keep = moved & (sy > 1e-12 * np.sqrt(yy * np.einsum("kp,kp->k", s, s)))
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf pairs (unmoved rows) are not kept
+      keep = moved & (sy > 1e-12 * np.sqrt(yy * np.einsum("kp,kp->k", s, s))) & (sy > 1e-200)
     S[active, slot] = np.where(keep[:, None], s, 0.0)
     Y[active, slot] = np.where(keep[:, None], y, 0.0)
-    rho[active, slot] = np.where(keep, 1.0 / np.where(keep, sy, 1.0), 0.0)
-    gamma[active] = np.where(keep, sy / np.where(keep, yy, 1.0), gamma[active])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # rows not kept are masked out
+      rho[active, slot] = np.where(keep, 1.0 / sy, 0.0)
+      gamma[active] = np.where(keep, sy / yy, gamma[active])
 
     f_old = f[active]
     x[active[moved]], f[active[moved]], g[active[moved]] = x_new[moved], f_new[moved], g_new[moved]
     iters[active] += 1
     small_step = (f_old - f[active]) <= ftol * np.maximum(np.abs(f_old), 1e-300)
-    small_grad = np.max(np.abs(g[active]), axis=1) <= gtol
+    small_grad = np.max(np.abs(g[active]), axis=1) <= gtol * np.abs(f[active])
     active = active[moved & ~small_step & ~small_grad]
   return x, f, iters

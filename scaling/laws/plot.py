@@ -1,0 +1,363 @@
+"""Scaling figures (matplotlib, Agg canvas; no pyplot state, so it is safe in scripts and notebooks).
+
+Each `*_figure` function takes a `results.load` DataFrame (and curves / a fit dict from fit.py where
+it uses them) and returns a Figure; `save` writes it as PNG and PDF; `plot_sweep` makes every figure
+that the runs in a sweep support and returns the written paths.
+"""
+
+import os
+import tempfile
+import warnings
+
+import matplotlib
+import matplotlib.lines
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from scaling.laws import fit as fit_lib
+from scaling.sweep import results
+
+CLASSIC = ("svm", "tree", "forest", "logreg", "ngram")
+LABELS = {
+    "params_nonembed": "non-embedding parameters N", "params": "parameters", "flops": "training FLOPs C",
+    "tokens": "training tokens D", "train_examples": "training examples", "step": "step",
+    "eval_loss": "held-out loss (nats)", "train_loss": "training loss (nats)",
+}
+
+
+def _label(name: str) -> str:
+  return LABELS.get(name, name)
+
+
+def _figure(ncols: int = 1, width: float = 5.2, height: float = 4.0):
+  fig = Figure(figsize=(width * ncols, height), layout="constrained")
+  FigureCanvasAgg(fig)
+  return fig, fig.subplots(1, ncols, squeeze=False)[0]
+
+
+def _loglog(ax, x: str, y: str, title: str = ""):
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel(_label(x))
+  ax.set_ylabel(_label(y))
+  ax.grid(True, which="both", alpha=0.25)
+  if title:
+    ax.set_title(title)
+  _plain_y(ax)
+
+
+def _plain_y(ax):
+  """Losses span less than a decade or two: label log-axis ticks as plain numbers (1.5, not 1.5x10^0)."""
+  fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+  ax.yaxis.set_major_formatter(fmt)
+  lo, hi = ax.get_ylim()
+  if lo > 0 and hi / lo < 10:
+    ax.yaxis.set_minor_formatter(fmt)
+
+
+def _family_colors(families) -> dict:
+  cmap = matplotlib.colormaps["tab10"]
+  return {f: cmap(i % 10) for i, f in enumerate(sorted(families))}
+
+
+def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+  if col not in df.columns:
+    return np.full(len(df), np.nan)
+  return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _completed(df: pd.DataFrame, loss: str) -> pd.DataFrame:
+  done = df[df["status"] == "completed"] if "status" in df.columns else df
+  return done[np.isfinite(_num(done, loss))]
+
+
+def _fits(fit: dict | None) -> dict:
+  return (fit or {}).get("fits", {})
+
+
+def _curve(ax, f: dict, lo: float, hi: float, color, label: str, extend: float = 2.0):
+  """A fitted law over the data range (solid), extrapolated (dashed), with its bootstrap band."""
+  xs = np.geomspace(lo, hi * extend, 200)
+  inside = xs <= hi
+  y = fit_lib.predict(f, xs)
+  ax.plot(xs[inside], y[inside], color=color, lw=1.8, label=label)
+  ax.plot(xs[~inside], y[~inside], color=color, lw=1.5, ls="--")
+  band = fit_lib.predict_band(f, xs)
+  if band is not None:
+    ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15, lw=0)
+
+
+def _params_text(f: dict, names=("E", "alpha")) -> str:
+  p, ci = f["params"], f.get("ci", {})
+  parts = []
+  for k in names:
+    if k in p:
+      lo, hi = ci.get(k, [None, None])
+      sym = {"alpha": "α", "beta": "β"}.get(k, k)
+      band = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and np.isfinite(lo) else ""
+      parts.append(f"{sym}={p[k]:.3g}{band}")
+  return ", ".join(parts)
+
+
+def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "params_nonembed",
+                        loss: str = "eval_loss") -> Figure:
+  """Loss vs model size for every family (classic baselines included), the lowest loss per size
+  highlighted, power-law fits with 95 % bootstrap bands (dashed past the largest size)."""
+  done = _completed(df, loss)
+  fig, (ax,) = _figure(width=9.0, height=4.8)
+  colors = _family_colors(done["family"].dropna().unique())
+  for fam, fdf in done.groupby("family"):
+    f = _fits(fit).get(f"power/{fam}") or _fits(fit).get(f"kaplan/{fam}")
+    xc = f["x"] if f else fit_lib._x_column(fdf, x)
+    xs, ys = _num(fdf, xc), _num(fdf, loss)
+    ok = np.isfinite(xs) & (xs > 0) & (ys > 0)
+    if not ok.any():
+      continue
+    marker = "s" if fam in CLASSIC else "o"
+    ax.scatter(xs[ok], ys[ok], color=colors[fam], alpha=0.3, s=14, marker=marker, lw=0)
+    u, best = fit_lib._min_per_size(xs[ok], ys[ok])
+    ax.scatter(u, best, color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
+               label=fam + ("" if xc == x else f" (x = {xc})"))
+    if f:
+      _curve(ax, f, u.min(), u.max(), colors[fam], f"{f['law']} fit: {_params_text(f)}")
+  _loglog(ax, x, loss, "Loss vs model size")
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+  return fig
+
+
+def _frontier(C: np.ndarray, L: np.ndarray) -> np.ndarray:
+  """Indices of the compute-optimal frontier: the best run at each FLOP count that no cheaper run
+  beats, by increasing C."""
+  keep, best = [], np.inf
+  for c in np.unique(C):
+    i = np.flatnonzero(C == c)[np.argmin(L[C == c])]
+    if L[i] < best:
+      best = L[i]
+      keep.append(i)
+  return np.array(keep, dtype=int)
+
+
+def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, fit: dict | None = None,
+                         x: str = "params_nonembed", loss: str = "eval_loss") -> Figure | None:
+  """Per family with FLOPs: training curves against compute coloured by size, final losses, the
+  compute-optimal frontier, a power law in C through it, and approach 3's optimal loss L(N_opt, D_opt)."""
+  done = _completed(df, loss)
+  done = done[np.isfinite(_num(done, "flops")) & (_num(done, "flops") > 0)]
+  fams = sorted(done["family"].dropna().unique())
+  if not fams:
+    return None
+  fig, axes = _figure(len(fams), width=5.6, height=4.4)
+  for ax, fam in zip(axes, fams):
+    fdf = done[done["family"] == fam]
+    xc = fit_lib._x_column(fdf, x)
+    N, C, L = _num(fdf, xc), _num(fdf, "flops"), _num(fdf, loss)
+    ok = np.isfinite(N) & (N > 0)
+    norm = matplotlib.colors.LogNorm(np.nanmin(N[ok]), max(np.nanmax(N[ok]), np.nanmin(N[ok]) * 1.01)) if ok.any() else None
+    cmap = matplotlib.colormaps["viridis"]
+    if curves is not None and len(curves) and loss in curves.columns and ok.any():
+      fpt = dict(zip(fdf["run_id"], C / _num(fdf, "tokens")))
+      nrun = dict(zip(fdf["run_id"], N))
+      for rid, cv in curves[curves["run_id"].isin(fpt)].groupby("run_id"):
+        cv = cv.dropna(subset=[loss, "tokens"])
+        if len(cv) >= 2 and np.isfinite(fpt[rid]):
+          ax.plot(_num(cv, "tokens") * fpt[rid], _num(cv, loss), color=cmap(norm(nrun[rid])), lw=0.8, alpha=0.6)
+    ax.scatter(C, L, c=N if ok.any() else None, cmap=cmap, norm=norm, s=18, edgecolor="k", lw=0.3, zorder=3)
+    fr = _frontier(C, L)
+    ax.plot(C[fr], L[fr], color="k", lw=1.2, marker="o", ms=3, label="compute-optimal frontier", zorder=4)
+    f = _fits(fit).get(f"power/{fam}/flops")
+    if f:
+      _curve(ax, f, f["x_range"][0], f["x_range"][1], "tab:red", f"E + A C^-α fit: {_params_text(f, ('alpha',))}", 10)
+    f3 = _fits(fit).get(f"approach3/{fam}")
+    if f3:
+      cs = np.geomspace(np.nanmin(C), np.nanmax(C) * 10, 100)
+      n_opt, d_opt = fit_lib.optimal_allocation(f3, cs)
+      ax.plot(cs, fit_lib.predict(f3, n_opt, d_opt), color="tab:purple", ls=":", lw=1.8,
+              label="approach 3: L(N_opt(C), D_opt(C))")
+    if norm is not None:
+      fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc))
+    _loglog(ax, "flops", loss, f"{fam}: loss vs compute")
+    ax.legend(fontsize=7, loc="lower left")
+  return fig
+
+
+def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_loss") -> Figure | None:
+  """Chinchilla Figure 3: IsoFLOP profiles with their parabolas and minima; N_opt(C) and D_opt(C)
+  from approaches 1, 2 and 3 with the fitted exponents and 95 % intervals."""
+  fits = _fits(fit)
+  f2, f1, f3 = (fits.get(f"approach{i}/{family}") for i in (2, 1, 3))
+  if f2 is None:
+    return None
+  fdf = _completed(df, loss)
+  fdf = fdf[(fdf["family"] == family) & np.isfinite(_num(fdf, "budget"))] if "budget" in fdf.columns else fdf[:0]
+  xc = f2.get("N", "params_nonembed")
+  fig, (ax, axn, axd) = _figure(3, width=4.8, height=4.2)
+  budgets = np.array([b["C"] for b in f2["per_budget"]])
+  norm = matplotlib.colors.LogNorm(budgets.min(), max(budgets.max(), budgets.min() * 1.01))
+  cmap = matplotlib.colormaps["plasma"]
+  for b in f2["per_budget"]:
+    col = cmap(0.85 * norm(b["C"]))
+    sel = _num(fdf, "budget") == b["C"]
+    N, L = _num(fdf[sel], xc), _num(fdf[sel], loss)
+    ax.scatter(N, L, color=col, s=16, label=f"C = {b['C']:.1e}")
+    u = np.linspace(np.log(N.min()) - 0.2, np.log(N.max()) + 0.2, 100)
+    ax.plot(np.exp(u), np.polyval(b["coef"], u), color=col, lw=1)
+    ax.scatter([b["N_opt"]], [b["loss_opt"]], color=col, marker="*", s=120, edgecolor="k", lw=0.5, zorder=4)
+  ax.set_xscale("log")
+  ax.set_xlabel(_label(xc))
+  ax.set_ylabel(_label(loss))
+  ax.grid(True, which="both", alpha=0.25)
+  ax.set_title(f"{family}: IsoFLOP profiles")
+  ax.legend(fontsize=7)
+
+  cs = np.geomspace(budgets.min() / 3, budgets.max() * 30, 100)
+  styles = {"approach1": ("tab:blue", "-."), "approach2": ("tab:orange", "-"), "approach3": ("tab:green", "--")}
+  for axis, which, exp in ((axn, 0, "a"), (axd, 1, "b")):
+    pts = [b["N_opt"] if which == 0 else b["D_opt"] for b in f2["per_budget"]]
+    axis.scatter(budgets, pts, marker="*", s=90, color="tab:orange", edgecolor="k", lw=0.5, zorder=4,
+                 label="IsoFLOP minima")
+    if f1 is not None:
+      env = f1["envelope"]
+      axis.scatter(env["C"], env["N_opt" if which == 0 else "D_opt"], s=8, color="tab:blue", alpha=0.6,
+                   label="min-loss envelope")
+    for f in (f1, f2, f3):
+      if f is None:
+        continue
+      v = f["params"][exp] if exp in f["params"] else f["derived"][exp]
+      lo, hi = f["ci"].get(exp, [np.nan, np.nan])
+      color, ls = styles[f["law"]]
+      band = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and np.isfinite(lo) else ""
+      axis.plot(cs, fit_lib.optimal_allocation(f, cs)[which], color=color, ls=ls, lw=1.5,
+                label=f"{f['law']}: {exp} = {v:.3f}{band}")
+    _loglog(axis, "flops", "N_opt" if which == 0 else "D_opt",
+            "optimal model size" if which == 0 else "optimal training tokens")
+    axis.set_ylabel(f"optimal {_label(xc) if which == 0 else 'tokens D'}")
+    axis.legend(fontsize=7)
+  return fig
+
+
+def learning_curves_figure(curves: pd.DataFrame, family: str, loss: str = "eval_loss") -> Figure | None:
+  """Loss against step and against tokens for each run of a family, coloured by size; the held-out
+  loss solid, the training loss faint."""
+  cv = curves[curves["family"] == family] if "family" in curves.columns else curves[:0]
+  if cv.empty or "step" not in cv.columns:
+    return None
+  has_tokens = "tokens" in cv.columns and np.isfinite(_num(cv, "tokens")).any()
+  xaxes = ["step"] + (["tokens"] if has_tokens else [])
+  fig, axes = _figure(len(xaxes), width=5.2, height=4.0)
+  size_col = "params_nonembed" if np.isfinite(_num(cv, "params_nonembed")).any() else "params"
+  size = _num(cv, size_col)
+  ok = np.isfinite(size) & (size > 0)
+  cv, size = cv[ok], size[ok]  # runs without a result yet have no size: nothing to colour them by
+  ok = ok[ok]
+  norm = matplotlib.colors.LogNorm(size[ok].min(), max(size[ok].max(), size[ok].min() * 1.01)) if ok.any() else None
+  cmap = matplotlib.colormaps["viridis"]
+  drawn = False
+  for ax, xa in zip(axes, xaxes):
+    for rid, r in cv.groupby("run_id"):
+      s = _num(r, size_col)[0]
+      color = cmap(norm(s)) if norm is not None and np.isfinite(s) and s > 0 else "gray"
+      for col, kw in ((loss, dict(lw=1.4, alpha=0.9)), ("train_loss", dict(lw=0.7, alpha=0.35))):
+        if col in r.columns:
+          rr = r.dropna(subset=[col])
+          rr = rr[_num(rr, xa) > 0]
+          if len(rr):
+            ax.plot(_num(rr, xa), _num(rr, col), color=color, marker="o" if len(rr) == 1 else None, ms=3, **kw)
+            drawn = True
+    _loglog(ax, xa, loss, f"{family}: learning curves")
+    ax.set_ylabel("loss (nats)")
+    ax.legend(handles=[matplotlib.lines.Line2D([], [], color="k", lw=1.4, label=_label(loss)),
+                       matplotlib.lines.Line2D([], [], color="k", lw=0.7, alpha=0.35, label=_label("train_loss"))],
+              fontsize=7, loc="upper right")
+  if not drawn:
+    return None
+  if norm is not None:
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label=_label(size_col))
+  return fig
+
+
+def loss_vs_examples_figure(df: pd.DataFrame, fit: dict | None = None, loss: str = "eval_loss") -> Figure | None:
+  """Learning curves in training-set size (classic baselines, data ladders) with power-law fits."""
+  done = _completed(df, loss)
+  te = _num(done, "train_examples")
+  done = done[np.isfinite(te) & (te > 0)]
+  if done.empty:
+    return None
+  fig, (ax,) = _figure(width=6.4, height=4.6)
+  groups = list(done.groupby(["family", "size"], dropna=False))
+  cmap = matplotlib.colormaps["tab10"]
+  for i, ((fam, size), g) in enumerate(groups):
+    col = cmap(i % 10)
+    xs, ys = _num(g, "train_examples"), _num(g, loss)
+    o = np.argsort(xs)
+    ax.plot(xs[o], ys[o], "o", color=col, ms=4, label=f"{fam} ({size})")
+    f = _fits(fit).get(f"power/{fam}/{size}/train_examples")
+    if f:
+      _curve(ax, f, xs.min(), xs.max(), col, f"  fit: {_params_text(f)}")
+  _loglog(ax, "train_examples", loss, "Loss vs training-set size")
+  ax.legend(fontsize=7)
+  return fig
+
+
+def save(fig: Figure, out_dir: str, name: str) -> list[str]:
+  """PNG (150 dpi) and PDF, each written to a temp file and renamed into place."""
+  os.makedirs(out_dir, exist_ok=True)
+  paths = []
+  engine = fig.get_layout_engine()
+  for ext in ("png", "pdf"):
+    if ext == "pdf":  # the layout is in figure units: reuse the one the PNG computed (half the time)
+      fig.set_layout_engine("none")
+    path = os.path.join(out_dir, f"{name}.{ext}")
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".tmp-{name}", suffix=f".{ext}")
+    try:
+      with os.fdopen(fd, "wb") as fh:
+        fig.savefig(fh, format=ext, dpi=150)
+      os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+      raise
+    paths.append(path)
+  fig.set_layout_engine(engine)
+  return paths
+
+
+def _fit_for(sweep_dir: str, df: pd.DataFrame, curves: pd.DataFrame) -> dict | None:
+  """SWEEP_DIR/fit.json (+ bootstrap samples) when it covers the current runs; else refit in memory
+  with the same settings (fit.json is left alone: writing it is `scaling fit`'s job)."""
+  fit = fit_lib.load_fit(sweep_dir)
+  done = df[df["status"] == "completed"]
+  if fit is not None and fit.get("run_ids") == sorted(map(str, done["run_id"])) and any(
+      "boot" in f for f in fit.get("fits", {}).values()):
+    return fit
+  kw = {k: fit[k] for k in ("law", "x", "loss", "n_boot", "seed") if k in fit} if fit else {}
+  try:
+    return fit_lib.fit_frame(df, curves=curves, **kw)
+  except ValueError as e:
+    warnings.warn(f"plot_sweep: drawing without fits ({e})")
+    return None
+
+
+def plot_sweep(sweep_dir: str, out_dir: str | None = None) -> list[str]:
+  """Every figure the sweep's runs support, into OUT_DIR (default SWEEP_DIR/figures); returns paths."""
+  out_dir = out_dir or os.path.join(sweep_dir, "figures")
+  df = results.load(sweep_dir)
+  curves = results.load_curves(sweep_dir)
+  fit = _fit_for(sweep_dir, df, curves)
+  x = (fit or {}).get("x", "params_nonembed")
+  loss = (fit or {}).get("loss", "eval_loss")
+  paths = []
+  figures = [("loss_vs_params", loss_vs_size_figure(df, fit, x=x, loss=loss)),
+             ("loss_vs_flops", loss_vs_flops_figure(df, curves, fit, x=x, loss=loss)),
+             ("loss_vs_train_examples", loss_vs_examples_figure(df, fit, loss=loss))]
+  for fam in sorted(df["family"].dropna().unique()):
+    figures.append((f"isoflop_{fam}", isoflop_figure(df, fit, fam, loss=loss) if fit else None))
+    if len(curves):
+      figures.append((f"learning_curves_{fam}", learning_curves_figure(curves, fam, loss=loss)))
+  for name, fig in figures:
+    if fig is not None:
+      paths += save(fig, out_dir, name)
+  return paths
