@@ -542,6 +542,10 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     raise ValueError(f"law: {law!r} is not one of {', '.join(LAWS)}")
   if not (isinstance(n_boot, int) and n_boot >= 0):
     raise ValueError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
+  for name, col in (("x", x), ("loss", loss)):
+    if col not in df.columns:
+      numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+      raise ValueError(f"{name}: no column {col!r} in the results; numeric columns: {', '.join(numeric)}")
   done = df[df["status"] == "completed"] if "status" in df.columns else df
   if done.empty:
     raise ValueError("results: no completed runs to fit")
@@ -550,12 +554,10 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
   boot = dict(n_boot=n_boot, seed=seed)
 
   def attempt(store, key, fn, *args, **kw):
-    # 'auto' fits what it can and records why the rest was skipped; a named law raises.
+    # Fit what can be fitted and record why the rest was skipped (format_table prints the reasons).
     try:
       out[store][key] = fn(*args, **kw)
     except ValueError as e:
-      if law != "auto":
-        raise ValueError(f"{key}: {e}") from None
       out["skipped"][key if store == "fits" else f"{store}/{key}"] = str(e)
 
   families = sorted(done["family"].dropna().unique())
@@ -602,8 +604,9 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     if law in ("auto", "approach1"):
       attempt("fits", f"approach1/{fam}", lambda: {
           **_approach1_frame(fdf, xc, loss, curves, **boot), "family": fam, "N": xc})
-  if law != "auto" and not out["fits"]:
-    raise ValueError(f"{law}: nothing to fit in these results")
+  if not out["fits"]:
+    why = "; ".join(f"{k}: {v}" for k, v in out["skipped"].items() if not k.startswith("extrapolation/"))
+    raise ValueError(f"{law}: nothing could be fitted ({why or 'no family has enough runs'})")
   return out
 
 
@@ -664,7 +667,8 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   law 'auto': 'power' per family (x = `x`, lowest loss per size; `params` for families without `x`),
   the extrapolation check, power laws in `train_examples` for data ladders, and, for families with
   runs at >= 2 `budget` values, approaches 1-3 and a power law in FLOPs of the lowest loss per budget.
-  Other laws fit only that law and raise on bad input. The bootstrap samples go to
+  Other laws fit only that law. Families that cannot be fitted are listed under 'skipped' with the
+  reason; if nothing can be fitted it raises ValueError with the reasons. The bootstrap samples go to
   SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
   Returns what fit.json holds."""
   df = results.load(sweep_dir)

@@ -1,0 +1,128 @@
+"""fit_sweep / plot_sweep on a sweep directory whose runs follow a known law."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from scaling.laws import fit, plot, synthetic
+from scaling.sweep import results
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp("sweep"))
+  truth = synthetic.write_sweep(d, noise=0.003)
+  return d, truth
+
+
+@pytest.fixture(scope="module")
+def fitted(sweep):
+  d, _ = sweep
+  return fit.fit_sweep(d, n_boot=40, seed=0)
+
+
+def test_fit_sweep_fits_every_family_and_writes_fit_json(sweep, fitted):
+  d, truth = sweep
+  on_disk = json.load(open(os.path.join(d, "fit.json")))
+  assert on_disk == json.loads(json.dumps(fitted))  # what it returns is what it wrote
+  assert set(fitted["fits"]) >= {
+      "power/gpt", "power/dnn", "power/tree", "power/gpt/flops", "approach1/gpt", "approach2/gpt",
+      "approach3/gpt", "power/logreg/default/train_examples", "power/tree/default/train_examples"}
+  # logreg has one parameter count for all its runs: no size law, and the reason is recorded.
+  assert "a single params_nonembed value" in fitted["skipped"]["power/logreg"]
+  # Only completed runs are fitted (diverged, failed, still running are not).
+  assert not any(r in fitted["run_ids"] for r in ("gpt-diverged", "gpt-failed", "gpt-running"))
+  assert len(fitted["run_ids"]) == 24 + 6 + 10
+  # The approach-3 fit on 24 IsoFLOP runs finds the law the runs were written from.
+  law, f3 = truth["gpt"], fitted["fits"]["approach3/gpt"]
+  for k in ("E", "alpha", "beta"):
+    assert f3["params"][k] == pytest.approx(law[k], rel=0.1), k
+  a_true = law["beta"] / (law["alpha"] + law["beta"])
+  for key in ("approach1/gpt", "approach2/gpt", "approach3/gpt"):
+    a = fitted["fits"][key]["params"].get("a", fitted["fits"][key]["derived"].get("a"))
+    assert a == pytest.approx(a_true, abs=0.06), key
+  d_law = truth["dnn"]
+  assert fitted["fits"]["power/dnn"]["params"]["alpha"] == pytest.approx(d_law["alpha"], rel=0.1)
+  te = fitted["fits"]["power/logreg/default/train_examples"]
+  assert te["x"] == "train_examples" and te["params"]["alpha"] == pytest.approx(truth["logreg"]["alpha"], rel=0.1)
+  # The extrapolation check held out the largest model and predicted it.
+  ex = fitted["extrapolation"]["approach3/gpt"]
+  assert all(abs(p["rel_error"]) < 0.02 for p in ex["points"])
+  assert fitted["extrapolation"]["power/dnn"]["points"][0]["params_nonembed"] == pytest.approx(2e5)
+  # Bootstrap samples are kept beside fit.json and come back with load_fit.
+  back = fit.load_fit(d)
+  assert len(back["fits"]["approach3/gpt"]["boot"]["alpha"]) == 40
+
+
+def test_format_table_has_every_fit_with_intervals(fitted):
+  table = fit.format_table(fitted)
+  for key in fitted["fits"]:
+    assert key in table
+  assert "95% CI" in table and "extrapolation approach3/gpt" in table
+  line = next(l for l in table.splitlines() if l.strip().startswith("alpha"))
+  value, lo, hi = (float(v) for v in line.replace("[", " ").replace("]", " ").replace(",", " ").split()[1:4])
+  assert lo <= value <= hi
+
+
+def test_named_laws_and_bad_arguments(sweep, tmp_path):
+  d = str(tmp_path / "copy")
+  shutil.copytree(sweep[0], d)  # keep the shared sweep's default fit.json for the plot tests
+  k = fit.fit_sweep(d, law="kaplan", n_boot=0)
+  assert set(k["fits"]) == {"kaplan/gpt", "kaplan/dnn", "kaplan/tree"}
+  assert "a single params_nonembed value" in k["skipped"]["kaplan/logreg"]
+  assert fit.load_fit(d)["law"] == "kaplan"
+  a2 = fit.fit_sweep(d, law="approach2", x="params", n_boot=0)
+  assert set(a2["fits"]) == {"approach2/gpt"} and a2["fits"]["approach2/gpt"]["N"] == "params"
+  with pytest.raises(ValueError, match=r"law: 'chinchilla' is not one of auto, power"):
+    fit.fit_sweep(d, law="chinchilla")
+  with pytest.raises(ValueError, match=r"n_boot: must be an integer >= 0"):
+    fit.fit_sweep(d, n_boot=-1)
+  with pytest.raises(ValueError, match=r"x: no column 'nope' in the results; numeric columns: .*params"):
+    fit.fit_sweep(d, law="power", x="nope")
+
+
+def test_fit_sweep_without_budgets_refuses_approach2(tmp_path):
+  d = str(tmp_path)
+  synthetic.write_sweep(d)
+  for r in os.listdir(os.path.join(d, "runs")):
+    if r.startswith("gpt"):
+      shutil.rmtree(os.path.join(d, "runs", r))
+  with pytest.raises(ValueError, match=r"approach2: nothing could be fitted \(approach2/dnn: approach2: runs at 0 FLOP"):
+    fit.fit_sweep(d, law="approach2")
+  assert not os.path.exists(os.path.join(d, "fit.json"))
+
+
+def test_plot_sweep_writes_png_and_pdf(sweep, fitted):
+  d, _ = sweep
+  paths = plot.plot_sweep(d)
+  names = {os.path.basename(p) for p in paths}
+  for stem in ("loss_vs_params", "loss_vs_flops", "isoflop_gpt", "learning_curves_gpt", "learning_curves_dnn",
+               "loss_vs_train_examples"):
+    assert {f"{stem}.png", f"{stem}.pdf"} <= names, stem
+  for p in paths:
+    assert os.path.dirname(p) == os.path.join(d, "figures")
+    head = open(p, "rb").read(8)
+    assert head.startswith(b"\x89PNG") if p.endswith(".png") else head.startswith(b"%PDF")
+    assert os.path.getsize(p) > 10_000
+  assert not any(n.startswith(".tmp") for n in os.listdir(os.path.join(d, "figures")))
+
+
+def test_figures_draw_the_fits(sweep, fitted):
+  d, _ = sweep
+  df, curves = results.load(d), results.load_curves(d)
+  f = fit.load_fit(d)
+  fig = plot.isoflop_figure(df, f, "gpt")
+  ax_loss, ax_n, ax_d = fig.axes[:3]
+  labels = [t.get_text() for t in ax_n.get_legend().get_texts()]
+  assert any(l.startswith("approach1: a =") for l in labels) and any(l.startswith("approach3: a =") for l in labels)
+  assert ax_loss.get_xscale() == "log" and ax_n.get_yscale() == "log"
+  fig = plot.loss_vs_size_figure(df, f)
+  ax = fig.axes[0]
+  assert ax.get_xlabel() == "non-embedding parameters N" and ax.get_ylabel() == "held-out loss (nats)"
+  assert len(ax.collections) >= 8  # points and bootstrap bands of every family
+  # Without a fit the data figures still draw; isoflop needs approach 2.
+  assert plot.loss_vs_flops_figure(df, curves, None) is not None
+  assert plot.isoflop_figure(df, None, "gpt") is None
