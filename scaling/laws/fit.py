@@ -613,7 +613,12 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
 def _size_fit(name, fdf, xc, loss, fam, boot) -> dict:
   _need_distinct(name, xc, _values(xc, _col(fdf, xc)), 3 if name == "power" else 2)
   xs, ys = _min_per_size(_col(fdf, xc), _col(fdf, loss))
-  return {**(power if name == "power" else kaplan)(xs, ys, x_name=xc, **boot), "family": fam}
+  f = {**(power if name == "power" else kaplan)(xs, ys, x_name=xc, **boot), "family": fam}
+  if _budgets(fdf).size >= 2:
+    f["notes"] = f.get("notes", []) + [
+        "runs at several FLOP budgets: each size's lowest loss comes from a different training length, "
+        "so this is not L(N) at convergence; approach3's E + A/N^alpha is"]
+  return f
 
 
 def _size_extrapolation(fdf, xc, loss, fam, holdout, boot) -> dict:

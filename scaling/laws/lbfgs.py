@@ -18,6 +18,7 @@ import numpy as np
 ValueAndGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+@np.errstate(invalid="ignore", over="ignore")  # a row gone non-finite gets a NaN direction and is reset
 def _direction(g, S, Y, rho, gamma, order):
   """Two-loop recursion, batched over rows: returns -H g."""
   q = g.copy()
