@@ -188,3 +188,36 @@ def test_relaunch_with_another_config_is_refused(tmp_path, data_dir):
   other[0][1].train.lr = 1.0
   with pytest.raises(ValueError, match=rf"^sweep_dir: run {run_id} .*train.lr"):
     runner.check_conflicts(str(tmp_path), other, retry_failed=False)
+
+
+def test_baseline_ladder_runs_through_the_baseline_runner(tmp_path, data_dir):
+  s = tiny(sizes=("8", "32"), family="tree")
+  s.overrides = ml_collections.ConfigDict()
+  df = runner.run_sweep(s, str(tmp_path), progress=False)
+  assert df["run_id"].tolist() == ["tree-8-s0", "tree-32-s0"]
+  assert (df["status"] == "completed").all() and (df["eval_accuracy"] > 0.5).all()
+  assert df["params"].iloc[0] < df["params"].iloc[1]
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
+  # A batch of 4 cannot be split over the 8 test devices: the trainer rejects it before compiling.
+  s = tiny(sizes=("nano", "micro"), tokens=5120)
+  s.overrides.data.batch_size = 4
+  df = runner.run_sweep(s, str(tmp_path), progress=False)
+  assert len(df) == 2 and (df["status"] == "failed").all()
+  assert df["error"].str.startswith("ValueError: data.batch_size:").all()
+  assert "failed" in runner.summary(df)
+
+
+def test_a_crashed_worker_leaves_a_failed_result(tmp_path):
+  from scaling.sweep import executors, worker
+  d = tmp_path / "runs" / "r0"
+  _write_lock(str(d), host=socket.gethostname(), pid=_dead_pid())  # the worker died holding the lock
+  task = executors.Task(["r0", "r1"], [{"family": "gpt", "size": "nano", "seed": 0}] * 2)
+  (tmp_path / "runs" / "r1").mkdir()
+  worker.record_failure(str(tmp_path / "runs" / "r1"), task.configs[1], "earlier")
+  out = executors._crashed(str(tmp_path), task, "WorkerCrashed: killed by signal 9", 30.0)
+  assert out == {"r0": "trained", "r1": "trained"}
+  assert worker.read_result(str(d))["error"] == "WorkerCrashed: killed by signal 9"
+  assert worker.read_result(str(tmp_path / "runs" / "r1"))["error"] == "earlier"
+  assert locks.read(str(d)) is None

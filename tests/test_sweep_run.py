@@ -2,17 +2,20 @@
 completes, a SIGKILLed sweep resumes, concurrent sweeps share the work, divergence is recorded, the pool
 and SLURM (submitit local) executors run the same tasks."""
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import ml_collections
 import pytest
 
 from scaling import io, results
 from scaling.models import accounting
 from scaling.sweep import results as sweep_results
+from scaling.sweep import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
@@ -63,6 +66,13 @@ def env(data_dir):
   return e
 
 
+def load_config(path: str) -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location("sweep_config", path)
+  m = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(m)
+  return m.get_config()
+
+
 def sweep(env, config, sweep_dir, *args, check=True, **popen):
   cmd = [SCALING, "sweep", f"--config={config}", f"--sweep_dir={sweep_dir}", *args]
   if popen:
@@ -88,7 +98,6 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
   assert df["size"].tolist() == ["d32-L1", "d32-L2", "d64-L1", "d64-L2"]
   for _, row in df.iterrows():
     cfg_json = io.read_json(os.path.join(d, "runs", row["run_id"], "config.json"))
-    import ml_collections
     p_exact = accounting.params("gpt", ml_collections.ConfigDict(cfg_json["model"]))
     assert row["params"] == p_exact["total"] and row["params_nonembed"] == p_exact["nonembed"]
     assert row["tokens"] >= 5120 and row["ladder"] == "params" and row["budget"] == 5120
@@ -96,17 +105,20 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
   sj = io.read_json(os.path.join(d, "sweep.json"))
   assert [r["run_id"] for r in sj["runs"]] == sorted(df["run_id"]) and sj["config"]["kind"] == "params"
   assert "run_id" in p.stdout and "4 runs: 4 completed" in p.stdout  # the summary table
-  # Relaunching trains nothing.
-  sweep(env, cfg, d)
+  # Relaunching (here through the library entry point) trains nothing.
+  again = runner.run_sweep(load_config(cfg), d, progress=False)
+  assert again["run_id"].tolist() == df["run_id"].tolist()
   assert all(len(events(d, r, "start")) == 1 for r in df["run_id"])
 
 
 def test_sigkill_mid_run_then_relaunch_resumes_from_checkpoint(tmp_path, env):
-  cfg = write_config(tmp_path / "kill.py", seeds=(0, 1), tokens=256 * 60, checkpoint_every=10)
+  cfg = write_config(tmp_path / "kill.py", seeds=(0, 1), checkpoint_every=5)
   d = str(tmp_path / "sweep")
-  first, second = "gpt-d32-L1-t1.5e4-s0", "gpt-d32-L1-t1.5e4-s1"
+  first, second = "gpt-d32-L1-t5.1e3-s0", "gpt-d32-L1-t5.1e3-s1"
   proc = sweep(env, cfg, d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  ckpt = os.path.join(d, "runs", second, "checkpoints", "10")
+  # Kill the sweep once the second run has committed its step-5 checkpoint (orbax renames the step
+  # directory into place when the save is complete), i.e. in the middle of its 20 steps.
+  ckpt = os.path.join(d, "runs", second, "checkpoints", "5")
   deadline = time.time() + 400
   while not os.path.isdir(ckpt) and proc.poll() is None and time.time() < deadline:
     time.sleep(0.05)
@@ -123,9 +135,9 @@ def test_sigkill_mid_run_then_relaunch_resumes_from_checkpoint(tmp_path, env):
     assert [e["status"] for e in ends] == ["completed"]  # completed exactly once
     steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl"))
              if "train_loss" in r]
-    assert len(steps) == len(set(steps)) and steps[-1] == 60
+    assert len(steps) == len(set(steps)) and steps[-1] == 20
   starts = events(d, second, "start")
-  assert len(starts) == 2 and starts[1]["resumed_from"] >= 10
+  assert len(starts) == 2 and starts[1]["resumed_from"] >= 5
   assert len(events(d, first, "start")) == 1
 
 
@@ -155,9 +167,9 @@ def test_diverging_run_is_recorded_and_the_pool_goes_on(tmp_path, env):
   assert df.loc["gpt-d32-L1-t5.1e3-lrx10000-s0", "status"] == "diverged"
   # A relaunch leaves it alone; --retry_failed runs it again, keeping the old result aside.
   bad = os.path.join(d, "runs", "gpt-d32-L1-t5.1e3-lrx10000-s0")
-  sweep(env, cfg, d)
+  runner.run_sweep(load_config(cfg), d, progress=False)
   assert len(events(d, "gpt-d32-L1-t5.1e3-lrx10000-s0", "start")) == 1
-  sweep(env, cfg, d, "--retry_failed")
+  sweep(env, cfg, d, "--retry_failed", "--executor=local")
   assert io.read_json(os.path.join(bad, "attempts", "1", "result.json"))["status"] == "diverged"
   assert io.read_json(os.path.join(bad, "result.json"))["status"] == "diverged"
   assert len(events(d, "gpt-d32-L1-t5.1e3-lrx1-s0", "start")) == 1

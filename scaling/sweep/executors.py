@@ -33,19 +33,11 @@ OnDone = Callable[[Task, dict], None]
 
 
 def compile_cache_dir(e: ml_collections.ConfigDict, sweep_dir: str) -> str:
-  """'auto' -> SWEEP_DIR/jax_cache: relaunches and pool/SLURM workers reuse compiled steps."""
-  if not e.compile_cache:
+  """'auto' -> SWEEP_DIR/jax_cache: relaunches and pool/SLURM workers reuse compiled steps. An
+  environment that sets JAX_COMPILATION_CACHE_DIR wins (workers inherit it)."""
+  if not e.compile_cache or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return ""
   return os.path.join(sweep_dir, "jax_cache") if e.compile_cache == "auto" else e.compile_cache
-
-
-def worker_env(e: ml_collections.ConfigDict, sweep_dir: str) -> dict:
-  """Environment for worker processes: ours, plus the sweep's compilation cache unless one is set."""
-  env = dict(os.environ)
-  cache = compile_cache_dir(e, sweep_dir)
-  if cache and "JAX_COMPILATION_CACHE_DIR" not in env:
-    env["JAX_COMPILATION_CACHE_DIR"] = cache
-  return env
 
 
 def _crashed(sweep_dir: str, task: Task, error: str, lock_timeout_s: float) -> dict:
@@ -92,8 +84,9 @@ class Pool:
     tasks_dir = os.path.join(self.sweep_dir, ".tasks")
     path = os.path.join(tasks_dir, f"{t.run_ids[0]}.{uuid.uuid4().hex[:8]}.json")
     io.atomic_write_json(path, {"sweep_dir": self.sweep_dir, "run_ids": t.run_ids, "configs": t.configs,
-                                "retry_failed": self.retry, "lock_timeout_s": self.e.lock_timeout_s})
-    env = worker_env(self.e, self.sweep_dir)
+                                "retry_failed": self.retry, "lock_timeout_s": self.e.lock_timeout_s,
+                                "compile_cache": compile_cache_dir(self.e, self.sweep_dir)})
+    env = dict(os.environ)
     if self.e.gpus_per_worker:
       g = int(self.e.gpus_per_worker)
       env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(slot * g, (slot + 1) * g))
@@ -161,14 +154,11 @@ class Slurm:
     if s.setup:
       params["slurm_setup"] = list(s.setup)
     ex.update_parameters(**params)
-    env = worker_env(self.e, self.sweep_dir)
-    if ex.cluster == "local":  # the local executor's children inherit os.environ; set the cache there
-      os.environ.update({k: v for k, v in env.items() if k == "JAX_COMPILATION_CACHE_DIR"})
     return ex
 
   def run(self, tasks: list[Task], on_start: OnStart, on_done: OnDone) -> None:
     ex = self.executor()
-    fn = RunTask(self.sweep_dir, self.retry, self.e.lock_timeout_s)
+    fn = RunTask(self.sweep_dir, self.retry, self.e.lock_timeout_s, compile_cache_dir(self.e, self.sweep_dir))
     if self.e.slurm.array and len(tasks) > 1:
       with ex.batch():
         jobs = [ex.submit(fn, t.run_ids, t.configs) for t in tasks]
@@ -179,7 +169,7 @@ class Slurm:
         io.atomic_write_json(os.path.join(self.sweep_dir, "runs", r, "slurm.json"),
                              {"job_id": j.job_id, "submitted": time.time(), "folder": self.folder})
       on_start(t)
-    print(f"submitted {len(jobs)} job(s): {', '.join(j.job_id for j in jobs[:8])}"
+    print(f"submitted {len(jobs)} {ex.cluster} job(s): {', '.join(j.job_id for j in jobs[:8])}"
           f"{' ...' if len(jobs) > 8 else ''} (logs in {os.path.dirname(self.folder)})")
     if not self.e.slurm.wait:
       return
@@ -204,12 +194,13 @@ class RunTask:
   """The SLURM job's callable (pickled by submitit). `checkpoint` makes submitit requeue a job that
   is preempted or reaches its time limit; the requeued job resumes the run from its checkpoint."""
 
-  def __init__(self, sweep_dir: str, retry_failed: bool, lock_timeout_s: float):
+  def __init__(self, sweep_dir: str, retry_failed: bool, lock_timeout_s: float, compile_cache: str = ""):
     self.sweep_dir, self.retry, self.lock_timeout_s = sweep_dir, retry_failed, lock_timeout_s
+    self.compile_cache = compile_cache
 
   def __call__(self, run_ids: list[str], configs: list[dict]) -> dict:
     return worker.run_task(self.sweep_dir, run_ids, configs, retry_failed=self.retry,
-                           lock_timeout_s=self.lock_timeout_s)
+                           lock_timeout_s=self.lock_timeout_s, compile_cache=self.compile_cache)
 
   def checkpoint(self, run_ids, configs):
     import submitit

@@ -4,7 +4,7 @@ the same run twice.
 `runs/<id>/.lock` holds the owner (host, pid, process start time, SLURM job, a random token) and is
 touched by a heartbeat thread while the run trains. A lock is stale when its owner is gone: the same
 host and the pid is dead (or is now another process: the start time differs), or no heartbeat for
-`timeout_s` (owner on another host, or hung). A stale lock is broken under a second O_EXCL file
+`timeout_s` (the owner's host died, or the process froze whole). A stale lock is broken under a second O_EXCL file
 (`.lock.break`), re-checking the token, so two sweeps never both break it and both claim. A SLURM job
 requeued after preemption takes over the lock its earlier incarnation left (same job id).
 """

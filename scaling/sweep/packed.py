@@ -217,6 +217,16 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
   ckpts = [checkpoint.Checkpointer(d, keep=t.keep_checkpoints) for d in workdirs]
   member = member_fn(member_sh)
   start, restored = 0, _restore(ckpts, its, member(state, 0), member_sh, stacked_sh)
+  if restored is None and any(ck.manager.all_steps() for ck in ckpts):
+    # Members saved at different steps (e.g. some trained alone before): the group starts afresh, and
+    # the old checkpoints move aside so that a later resume never picks up a newer stale step.
+    for ck, d in zip(ckpts, workdirs):
+      ck.close()
+      if os.path.isdir(ck.dir):
+        os.makedirs(os.path.join(d, "attempts"), exist_ok=True)
+        os.rename(ck.dir, os.path.join(d, "attempts", f"checkpoints-{int(time.time())}"))
+    ckpts = [checkpoint.Checkpointer(d, keep=t.keep_checkpoints) for d in workdirs]
+    print("packed: members' checkpoints disagree; starting the group afresh (old ones in attempts/)")
   if restored is not None:
     start, state = restored
     print(f"resumed packed {', '.join(os.path.basename(d) for d in workdirs)} from step {start}")
@@ -293,8 +303,6 @@ def _restore(ckpts, its, member_state, member_sh, stacked_sh):
   abstract = checkpoint.abstract_like(member_state, member_sh)
   got = [ck.restore_latest(abstract) for ck in ckpts]
   if any(g is None for g in got) or len({g[0] for g in got}) != 1:
-    if any(g is not None for g in got):
-      print("packed: members' checkpoints disagree; starting the group afresh")
     return None
   for it, g in zip(its, got):
     it.set_state(g[2])

@@ -160,7 +160,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
     while True:
       todo = [(r, configs[r]) for r in ids if st[r] == "todo"]
       if todo:
-        tasks = [executors.Task(g, [worker._plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
+        tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
         ex.run(tasks, on_start, on_done)
         if s.executor.kind == "slurm" and not s.executor.slurm.wait:
           break
@@ -191,7 +191,7 @@ def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if config is None:
     sys.exit("scaling sweep: --config is required (e.g. configs/sweeps/gpt_ladder.py)")
   cache = executors.compile_cache_dir(config.executor, os.path.abspath(sweep_dir))
-  if cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+  if cache:
     import jax  # this process is ours: the in-process executor reuses compiles across relaunches
     jax.config.update("jax_compilation_cache_dir", cache)
   try:

@@ -42,14 +42,17 @@ def _flat(d: dict, prefix: str = "") -> dict:
   return out
 
 
-def _plain(cfg) -> dict:
+def plain(cfg) -> dict:
   d = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
   return json.loads(json.dumps(d, default=io._default))  # tuples -> lists, numpy -> python
 
 
+_plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
+
+
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
-  a, b = _flat(_plain(old)), _flat(_plain(new))
+  a, b = _flat(plain(old)), _flat(plain(new))
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -125,16 +128,18 @@ def _train(cfgs: list[ml_collections.ConfigDict], run_dirs: list[str]) -> list[d
 
 
 def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_failed: bool = False,
-             lock_timeout_s: float = 600.0) -> dict[str, str]:
+             lock_timeout_s: float = 600.0, compile_cache: str = "") -> dict[str, str]:
   """Claims and trains the task's runs; -> {run_id: 'trained' | 'done' | 'held'} ('done': it already
   had a result; 'held': another live process owns it). Never raises for a failing run: the failure is
-  in its result.json."""
+  in its result.json. `compile_cache`: a JAX persistent compilation cache directory for this process."""
   from scaling import parallel
   dirs = {r: os.path.join(sweep_dir, "runs", r) for r in run_ids}
   cfgs = {r: ml_collections.ConfigDict(c) for r, c in zip(run_ids, configs)}
   if cfgs[run_ids[0]].family in config_lib.NEURAL:
-    parallel.maybe_initialize_distributed(cfgs[run_ids[0]])
     import jax
+    if compile_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+      jax.config.update("jax_compilation_cache_dir", compile_cache)
+    parallel.maybe_initialize_distributed(cfgs[run_ids[0]])
     main = jax.process_index() == 0
   else:
     main = True
@@ -159,7 +164,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
         changed = old is not None and bool(config_diff(old, cfgs[r]))
         if redo or (changed and (checkpoint_step(dirs[r]) or os.path.exists(os.path.join(dirs[r], "metrics.jsonl")))):
           set_aside(dirs[r], fresh=changed)
-        io.atomic_write_json(os.path.join(dirs[r], "config.json"), _plain(cfgs[r]))
+        io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
               packed_with=[x for x in run_ids if x != r])
     todo = list(held)
@@ -187,7 +192,7 @@ def _run_and_record(cfgs, run_dirs, main: bool) -> None:
       # device count rejects, a data error) we write it.
       r = read_result(d)
       if r is None:
-        record_failure(d, _plain(c), error)
+        record_failure(d, plain(c), error)
       else:
         event(d, "end", status=r.get("status"), wall_time_s=time.time() - t0, error=r.get("error", error))
     return
@@ -200,7 +205,7 @@ def main(argv: list[str]) -> int:
   """`python -m scaling.sweep.worker TASK.json`: the pool executor's child process."""
   task = io.read_json(argv[1])
   out = run_task(task["sweep_dir"], task["run_ids"], task["configs"], retry_failed=task["retry_failed"],
-                 lock_timeout_s=task["lock_timeout_s"])
+                 lock_timeout_s=task["lock_timeout_s"], compile_cache=task.get("compile_cache", ""))
   io.atomic_write_json(argv[1] + ".out", out)
   return EXIT_OK
 
