@@ -65,6 +65,10 @@ class Local:
   def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
     self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
 
+  def queued(self, run_dir: str) -> bool:
+    """Whether the run waits in a queue this executor launched earlier (only SLURM has one)."""
+    return False
+
   def run(self, tasks: list[Task], on_start: OnStart, on_done: OnDone) -> None:
     for t in tasks:
       on_start(t)
@@ -72,7 +76,7 @@ class Local:
                                  lock_timeout_s=self.e.lock_timeout_s))
 
 
-class Pool:
+class Pool(Local):
   """`workers` child processes at a time, one task each (`python -m scaling.sweep.worker`): a crash or
   an OOM kill ends that child only. With gpus_per_worker > 0, slot i sees GPUs [i*g, (i+1)*g)."""
 
@@ -124,7 +128,7 @@ class Pool:
           on_done(t, f.result())
 
 
-class Slurm:
+class Slurm(Local):
   """One SLURM job per task through submitit, as a job array (`executor.batch()`) by default. Jobs
   call `worker.run_task`; multi-node / multi-task jobs initialize `jax.distributed` from the SLURM
   environment (`parallel.maybe_initialize_distributed`) and process 0 holds the run's lock. A job
@@ -134,6 +138,21 @@ class Slurm:
   def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
     self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
     self.folder = os.path.join(sweep_dir, "slurm", "%j")
+
+  def queued(self, run_dir: str) -> bool:
+    """A job submitted for this run by an earlier launch is still pending or running (sacct), so a
+    relaunch does not submit it again. Unknown (no sacct, local cluster): not queued; the run's lock
+    still keeps a duplicate job from training it twice."""
+    path = os.path.join(run_dir, "slurm.json")
+    if not os.path.exists(path) or (self.e.slurm.cluster or "slurm") != "slurm":
+      return False
+    try:
+      import submitit
+      info = io.read_json(path)
+      state = submitit.SlurmJob(folder=info["folder"], job_id=info["job_id"]).state
+    except Exception:  # no sacct here, or a record from another cluster: let the lock decide
+      return False
+    return state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING")
 
   def executor(self):
     import submitit

@@ -24,13 +24,13 @@ from scaling.sweep import executors, ladders, locks, packed, results, worker
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
 
-def _state(run_dir: str, retry_failed: bool, attempted: set, timeout_s: float) -> str:
-  """'done' | 'held' (a live owner is training it) | 'todo'."""
+def _state(run_dir: str, retry_failed: bool, attempted: set, timeout_s: float, queued) -> str:
+  """'done' | 'held' (a live owner is training it, or its SLURM job is queued) | 'todo'."""
   r = worker.read_result(run_dir)
   rid = os.path.basename(run_dir)
   if r is not None and (r.get("status") == "completed" or not retry_failed or rid in attempted):
     return "done"
-  if locks.holder(run_dir, timeout_s) is not None:
+  if locks.holder(run_dir, timeout_s) is not None or (rid not in attempted and queued(run_dir)):
     return "held"
   return "done" if rid in attempted else "todo"  # never run one run twice in one invocation
 
@@ -140,7 +140,8 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   attempted: set[str] = set()
 
   def states():
-    return {r: _state(os.path.join(sweep_dir, "runs", r), retry_failed, attempted, timeout) for r in ids}
+    return {r: _state(os.path.join(sweep_dir, "runs", r), retry_failed, attempted, timeout, ex.queued)
+            for r in ids}
 
   st = states()
   bar = Progress(sweep_dir, len(ids), sum(v == "done" for v in st.values()), progress)
@@ -148,23 +149,30 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   def on_start(t):
     bar.active.extend(t.run_ids)
 
+  progressed = []
+
   def on_done(t, outcome):
     for r in t.run_ids:
       if r in bar.active:
         bar.active.remove(r)
       if outcome.get(r) == "trained":
         attempted.add(r)
+      progressed.append(outcome.get(r) in ("trained", "done"))
     bar.update_done(sum(v == "done" for v in states().values()))
 
+  no_wait = s.executor.kind == "slurm" and not s.executor.slurm.wait  # submit and return
   try:
     while True:
       todo = [(r, configs[r]) for r in ids if st[r] == "todo"]
       if todo:
+        progressed.clear()
         tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
         ex.run(tasks, on_start, on_done)
-        if s.executor.kind == "slurm" and not s.executor.slurm.wait:
+        if no_wait:
           break
-      elif any(v == "held" for v in st.values()):
+        if not any(progressed):
+          time.sleep(s.executor.poll_s)  # every claim lost a race: let the winners get going
+      elif any(v == "held" for v in st.values()) and not no_wait:
         time.sleep(s.executor.poll_s)  # another sweep is training these: wait for it or its death
       else:
         break
