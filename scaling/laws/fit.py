@@ -11,10 +11,12 @@ bootstrap samples, numpy; dropped from fit.json) and law-specific extras):
 
 power and approach3 share one estimator: L-hat = exp(LSE(e, a_j - alpha_j log x_j)) with
 E = e^e, A_j = e^a_j, Huber(delta=1e-3) on log L-hat - log L summed over runs, L-BFGS from a grid
-of starts (all at once, `lbfgs.minimize`), best of the grid. The bootstrap resamples runs with
-replacement and refits each resample warm-started from the full-data optimum, all resamples at once.
+of starts (all at once, `lbfgs.minimize`; float32 to rank the starts, the best few polished in
+float64), best of the grid. The bootstrap resamples runs with replacement and refits every resample
+at once, warm-started from the full-data optimum. Approaches 1 and 2 resample runs (within each
+budget for approach 2) and redo the envelope / parabolas, vectorized over resamples.
 
-`fit_sweep(sweep_dir)` is the CLI hook: loads results, fits, writes SWEEP_DIR/fit.json.
+`fit_sweep(sweep_dir)` / `format_table(fit)` are the CLI hooks: fit.json (+ fit_boot.npz) per sweep.
 """
 
 import itertools
@@ -24,7 +26,6 @@ import tempfile
 
 import numpy as np
 import pandas as pd
-import scipy.special
 
 from scaling import io
 from scaling.laws import lbfgs
@@ -65,6 +66,8 @@ def _need_points(law: str, n: int, n_params: int, names: str):
 
 def _need_distinct(law: str, name: str, v: np.ndarray, k: int):
   u = np.unique(v)
+  if u.size == 0:
+    raise ValueError(f"{law}: no {name} values")
   if u.size < k:
     what = f"a single {name} value ({u[0]:.4g})" if u.size == 1 else f"{u.size} distinct {name} values"
     raise ValueError(f"{law}: {what}; need at least {k} distinct sizes to fit")
@@ -390,6 +393,8 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
     grid = np.linspace(lo, hi, n_grid)
   else:
     grid = np.unique(lC)
+  if grid.size < 2 or lC.min() == lC.max():
+    raise ValueError("approach1: all points at one FLOP count; need several budgets or training curves")
   R, G = runs.size, grid.size
   L_RxG, D_RxG = np.full((R, G), np.inf), np.full((R, G), np.nan)
   N_R = np.zeros(R)
@@ -585,8 +590,11 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     if fam not in approach_families:
       continue
     if law == "auto":  # Kaplan's L(C): the lowest loss at each budget, a power law in C
-      attempt("fits", f"power/{fam}/flops", lambda: {
-          **power(*_min_per_size(_col(fdf, "budget"), _col(fdf, loss)), x_name="flops", **boot), "family": fam})
+      def frontier_fit():
+        b, ell = _col(fdf, "budget"), _col(fdf, loss)
+        return {**power(*_min_per_size(b[np.isfinite(b)], ell[np.isfinite(b)]), x_name="flops", **boot),
+                "family": fam}
+      attempt("fits", f"power/{fam}/flops", frontier_fit)
     # Columns are read inside attempt() (a missing column is a reason to skip), and used right away.
     N, D, L = (lambda: _col(fdf, xc)), (lambda: _col(fdf, "tokens")), (lambda: _col(fdf, loss))
     if law in ("auto", "approach3"):

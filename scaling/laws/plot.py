@@ -103,10 +103,12 @@ def _params_text(f: dict, names=("E", "alpha")) -> str:
 
 
 def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "params_nonembed",
-                        loss: str = "eval_loss") -> Figure:
+                        loss: str = "eval_loss") -> Figure | None:
   """Loss vs model size for every family (classic baselines included), the lowest loss per size
   highlighted, power-law fits with 95 % bootstrap bands (dashed past the largest size)."""
   done = _completed(df, loss)
+  if done.empty:
+    return None
   fig, (ax,) = _figure(width=9.0, height=4.8)
   colors = _family_colors(done["family"].dropna().unique())
   for fam, fdf in done.groupby("family"):
