@@ -69,15 +69,23 @@ def generate(model: nnx.Module, prompt_BxP, n_new: int, *, key: jax.Array, tempe
 
 def generate_naive(model: nnx.Module, prompt_BxP, n_new: int, *, key: jax.Array, temperature: float = 1.0,
                    top_k: int = 0) -> np.ndarray:
-  """Reference decoder: recomputes the full forward pass over the growing sequence for every token."""
-  seq_BxL = jnp.asarray(prompt_BxP, jnp.int32)
-  out = []
+  """Reference decoder without a cache: every token re-runs the model over the whole sequence so far.
+  The sequence is kept padded to its final length so one compile serves every step; causal attention
+  makes the padding after position t invisible to the logits at t."""
+  graphdef, params = nnx.split(model)
+  b, p = np.shape(prompt_BxP)
+
+  @jax.jit
+  def next_token(params, seq_BxT, t, key):
+    logits_BxTxV = nnx.merge(graphdef, params)(seq_BxT)
+    return sample_logits(jax.lax.dynamic_index_in_dim(logits_BxTxV, t - 1, axis=1, keepdims=False), key,
+                         temperature, top_k)
+
+  seq_BxT = jnp.zeros((b, p + n_new), jnp.int32).at[:, :p].set(jnp.asarray(prompt_BxP, jnp.int32))
   for i in range(n_new):
-    logits_BxLxV = model(seq_BxL)
-    tok_B = sample_logits(logits_BxLxV[:, -1], jax.random.fold_in(key, i), temperature, top_k)
-    out.append(tok_B)
-    seq_BxL = jnp.concatenate([seq_BxL, tok_B[:, None]], axis=1)
-  return np.asarray(jnp.stack(out, axis=1))
+    tok_B = next_token(params, seq_BxT, p + i, jax.random.fold_in(key, i))
+    seq_BxT = seq_BxT.at[:, p + i].set(tok_B)
+  return np.asarray(seq_BxT[:, p:])
 
 
 def load_model(workdir: str):

@@ -19,6 +19,22 @@ from scaling import io
 HEAD_FIELDS = ("num_classes",)
 
 
+def default_config(size: str = "tiny") -> ml_collections.ConfigDict:
+  """A GPT fine-tuned on `module_cls` (offline: the embedded stdlib corpus). Set `init_from` to start
+  from a pretrained run; left empty it trains the same model from scratch (the baseline)."""
+  from scaling import config as config_lib
+  c = config_lib.base("gpt", size, task="module_cls")
+  c.data.name, c.data.seq_len, c.data.batch_size = "stdlib", 128, 32
+  t = c.train
+  # Short warmup, cosine decay, a lower peak rate than pretraining and little weight decay: the
+  # pretrained weights are a good start that large early updates would undo.
+  t.steps, t.lr, t.warmup_frac, t.weight_decay = 500, 1e-3, 0.1, 0.01
+  # Score all of the validation split (it is cheap next to training) so accuracy differences of a
+  # point between runs are not sampling noise.
+  t.eval_batches = 1_000_000
+  return c
+
+
 def run_config(run_dir: str, field: str = "init_from") -> ml_collections.ConfigDict:
   """The config.json of a run directory (ValueError naming `field` when it is not one)."""
   path = os.path.join(os.path.expanduser(run_dir), "config.json")
@@ -147,3 +163,54 @@ def load_pretrained(c: ml_collections.ConfigDict, state: dict, shardings: dict) 
     print(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
           f"freshly initialized: {', '.join(fresh) or 'none'}")
   return {**state, "params": params}
+
+
+def evaluate(run_dir: str, split: str = "test", max_batches: int = 0) -> dict:
+  """Scores a fine-tuned classifier run (task module_cls) on `split` (default the test split, which no
+  run ever selects on): loss, accuracy, balanced accuracy (mean per-class recall over the classes
+  present) and the confusion matrix. Parameters are restored onto the run's own mesh.
+
+  Balanced accuracy matters here because module_cls splits hold out whole files: the class mix of
+  validation/test differs a lot from train's (a package with few training files can have a big
+  held-out one), so plain accuracy mostly rewards predicting the few large classes."""
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+  from flax import nnx
+
+  from scaling import models, parallel
+  from scaling.data import pipeline
+
+  c = run_config(run_dir, field="run_dir")
+  if c.data.get("task") != "module_cls" or not c.model.get("num_classes", 0):
+    raise ValueError(f"run_dir: {run_dir!r} is not a classifier run; allowed: a run with data.task='module_cls'")
+  mesh = parallel.make_mesh(c.mesh)
+  graphdef, abs_state = nnx.split(nnx.eval_shape(lambda: models.build(c.family, c.model, c.seed)))
+  shardings = nnx.to_pure_dict(parallel.state_shardings(abs_state, mesh))
+  want = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      nnx.to_pure_dict(abs_state), shardings)
+  _, params = restore_params(run_dir, want, field="run_dir")
+  k = c.model.num_classes
+
+  @jax.jit
+  def sums(params, batch):
+    logits_BxC = nnx.merge(graphdef, params).classify(batch["inputs"])
+    w_B = batch["weights"]
+    ce = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits_BxC, batch["label"]) * w_B)
+    # confusion[true, predicted], padding rows weighted 0
+    confusion_CxC = jnp.zeros((k, k)).at[batch["label"], jnp.argmax(logits_BxC, -1)].add(w_B)
+    return ce, confusion_CxC
+
+  loader = pipeline.make_loader(c.data, split=split, seed=0, shuffle=False, num_epochs=1)
+  ce, confusion = 0.0, np.zeros((k, k))
+  for i, batch in enumerate(loader):
+    if max_batches and i >= max_batches:
+      break
+    s_ce, s_conf = sums(params, parallel.global_batch(batch, mesh))
+    ce, confusion = ce + float(s_ce), confusion + np.asarray(s_conf)
+  n = confusion.sum()
+  support = confusion.sum(1)
+  recall = np.divide(np.diag(confusion), support, out=np.zeros(k), where=support > 0)
+  return {"split": split, "examples": int(n), "loss": ce / max(n, 1), "accuracy": float(np.trace(confusion) / max(n, 1)),
+          "balanced_accuracy": float(recall[support > 0].mean()), "per_class_recall": recall.tolist(),
+          "confusion": confusion.astype(int).tolist()}
