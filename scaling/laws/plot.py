@@ -50,12 +50,16 @@ def _loglog(ax, x: str, y: str, title: str = ""):
 
 
 def _plain_y(ax):
-  """Losses span less than a decade or two: label log-axis ticks as plain numbers (1.5, not 1.5x10^0)."""
-  fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-  ax.yaxis.set_major_formatter(fmt)
+  """Losses span a decade or two: label log-axis ticks as plain numbers (2, 0.3; not 2x10^0), the
+  minor ones at 2, 3 and 5 x 10^k only (all of them within one decade)."""
+  ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
   lo, hi = ax.get_ylim()
-  if lo > 0 and hi / lo < 10:
-    ax.yaxis.set_minor_formatter(fmt)
+  few = lo > 0 and hi / lo < 10
+
+  def minor(v, _):
+    lead = round(v / 10 ** np.floor(np.log10(v)), 6)
+    return f"{v:g}" if few or lead in (2, 3, 5) else ""
+  ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
 def _family_colors(families) -> dict:
