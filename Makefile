@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 sweep: install
-	$(BIN)/scaling train --config=configs/gpt.py:tiny --workdir=$(SWEEP_DIR)/runs/gpt-tiny
+	$(BIN)/scaling sweep --config=configs/sweeps/default.py --sweep_dir=$(SWEEP_DIR)
+	$(BIN)/scaling fit $(SWEEP_DIR)
+	$(BIN)/scaling plot $(SWEEP_DIR)
 
 test: install
 	$(BIN)/python -m pytest -q tests

@@ -6,6 +6,10 @@ import tempfile
 from typing import Any
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _default(o: Any):
   # numpy / jax scalars and arrays reach us from metrics and fits.
   if hasattr(o, "tolist"):
@@ -25,6 +29,7 @@ def atomic_write_text(path: str, text: str) -> None:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file ordinary permissions
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

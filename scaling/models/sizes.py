@@ -1,7 +1,7 @@
 """Size ladders: named members of each family, and members built from a target parameter count.
 
 GPT / Transformer keep Kaplan's fixed aspect ratio d_model = 32 * n_layers (64-dim heads where
-d_model allows, 32-dim otherwise) and d_ff = 4 * d_model. DNN keeps depth fixed per rung and grows width.
+d_model allows, else 32/16/8) and d_ff = 4 * d_model. DNN keeps depth fixed per rung and grows width.
 """
 
 import math
@@ -26,7 +26,11 @@ FAMILIES = ("gpt", "transformer", "dnn")
 
 
 def _heads(d_model: int) -> int:
-  return d_model // 64 if d_model % 64 == 0 else max(1, d_model // 32)
+  """64-dim heads where d_model allows, else the largest of 32/16/8 that divides it."""
+  for head_dim in (64, 32, 16, 8):
+    if d_model % head_dim == 0:
+      return d_model // head_dim
+  return 1
 
 
 def gpt_model(d_model: int, n_layers: int, n_heads: int | None = None, **kw) -> ml_collections.ConfigDict:
@@ -63,10 +67,15 @@ def named(family: str, size: str) -> ml_collections.ConfigDict:
   return {"gpt": gpt_model, "transformer": transformer_model, "dnn": dnn_model}[family](*spec)
 
 
+def _grid(d_model: int) -> int:
+  """Width granularity of `from_params`: fine for tiny models, multiples of 64 (whole heads) from 512."""
+  return 16 if d_model < 128 else 32 if d_model < 512 else 64
+
+
 def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth: int = 2,
                 **kw) -> ml_collections.ConfigDict:
   """The member whose exact non-embedding parameter count is closest (in log) to `target_nonembed`.
-  GPT/Transformer: d_model = aspect * n_layers, d_model a multiple of 32. DNN: fixed depth, width varies."""
+  GPT/Transformer: d_model ~ aspect * n_layers on the `_grid` of widths. DNN: fixed depth, width varies."""
   if target_nonembed <= 0:
     raise ValueError(f"target_nonembed: must be > 0, got {target_nonembed}")
 
@@ -80,9 +89,9 @@ def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth:
     make = gpt_model if family == "gpt" else transformer_model
     depth_mult = 1 if family == "gpt" else 2
     cands = [make(d, n * depth_mult, **kw) for n in range(max(1, l0 - 2), l0 + 3)
-             for d in range(32, 32 * (aspect * n // 32 + 4), 32)]
+             for d in range(16, 16 * (aspect * n // 16 + 8), 16) if d % _grid(d) == 0]
     # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * n_layers.
-    return min(cands, key=lambda m: err(m) + 0.25 * abs(math.log(m.d_model / (aspect * m.n_layers // depth_mult))))
+    return min(cands, key=lambda m: err(m) + 0.5 * abs(math.log(m.d_model / (aspect * m.n_layers // depth_mult))))
   elif family == "dnn":
     # Non-embedding count grows monotonically with width: bisect for the first width reaching the target.
     lo, hi = 1, 1

@@ -29,6 +29,10 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                     rule.batch_exponent, rounded to a multiple of rule.batch_multiple, clipped to
                     [batch_min, batch_max]
   overrides       nested fields applied to every run's `scaling.config.base(family, size)` config
+  ladders         several ladders in one sweep (e.g. GPT + DNN-LM + n-gram on one corpus): a dict name ->
+                  sweep config (each from `defaults()`); when non-empty the top-level ladder fields are
+                  ignored, `executor` and `pack` are the top level's, and each run is tagged with its
+                  ladder's name as `sweep` (run ids must stay distinct across ladders)
   pack            > 1: train up to `pack` members that differ only in seed / lr in one vmapped step
                   (scaling/sweep/packed.py); each still gets its own run directory
   executor        kind local | pool | slurm; workers (pool); gpus_per_worker (pool: CUDA_VISIBLE_DEVICES
@@ -79,6 +83,7 @@ def defaults() -> ml_collections.ConfigDict:
       batch_size=0, batch_params=1e6, batch_exponent=0.0, batch_multiple=8, batch_min=8, batch_max=4096))
   s.overrides = ml_collections.ConfigDict()
   s.pack = 1
+  s.ladders = ml_collections.ConfigDict()
   s.executor = ml_collections.ConfigDict(dict(
       kind="local", workers=2, gpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0, compile_cache="auto"))
   s.executor.slurm = ml_collections.ConfigDict(dict(
@@ -363,8 +368,16 @@ def _same(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> bool:
 
 def expand(s: ml_collections.ConfigDict) -> list[tuple[str, ml_collections.ConfigDict]]:
   """[(run_id, run config)] of a sweep config; ValueError (one line, naming the field) when it is bad."""
-  validate(s)
-  runs = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder}[s.kind](s)
+  if s.get("ladders"):
+    runs = []
+    for name, sub in s.ladders.items():
+      sub = ml_collections.ConfigDict(sub.to_dict())
+      sub.name = name
+      validate(sub)
+      runs += {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder}[sub.kind](sub)
+  else:
+    validate(s)
+    runs = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder}[s.kind](s)
   seen: dict[str, ml_collections.ConfigDict] = {}
   out = []
   for run_id, c in runs:

@@ -1,0 +1,35 @@
+"""The `make sweep` ladder: GPT (5 sizes) + DNN-LM (3 sizes) + n-gram (n = 1..5) on the embedded corpus.
+
+Every neural member sees the same 2M tokens (Kaplan-style L(N) at fixed data; ~4 passes over nothing —
+the stdlib corpus has ~8M training tokens, so this is < 1/4 epoch) with a cosine schedule sized to the
+run. lr = 3e-3 * 128 / width (the 1/width rule), warmup 5 %. The n-gram models count the whole training
+split. Sized to finish in minutes on 2 CPU cores; see README for the measured time and losses.
+"""
+
+import ml_collections
+
+from scaling.sweep import ladders
+
+
+def _neural(family: str, sizes, width: int) -> ml_collections.ConfigDict:
+  s = ladders.defaults()
+  s.kind, s.family, s.sizes = "params", family, sizes
+  s.tokens = 2_000_000
+  s.rule.lr, s.rule.width, s.rule.lr_exponent, s.rule.warmup_frac = 3e-3, width, 1.0, 0.05
+  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=128, batch_size=32))
+  s.overrides.train = ml_collections.ConfigDict(dict(
+      schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=16, log_every=20))
+  return s
+
+
+def get_config(arg: str = ""):
+  s = ladders.defaults()
+  s.name = "default"
+  s.ladders.gpt = _neural("gpt", ladders.logspace(1.2e4, 2.5e5, 5), 128)
+  s.ladders.dnn = _neural("dnn", ladders.logspace(1e4, 1.6e5, 3), 128)
+  s.ladders.dnn.rule.lr_exponent = 0.0  # a fixed 3e-3: 1/width overshoots for the narrowest MLPs
+  ngram = ladders.defaults()
+  ngram.kind, ngram.family, ngram.sizes = "params", "ngram", ("1", "2", "3", "4", "5")
+  ngram.overrides.data = ml_collections.ConfigDict(dict(name="stdlib"))
+  s.ladders.ngram = ngram
+  return s
