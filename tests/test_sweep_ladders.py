@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from scaling.models import accounting
+from scaling.models import accounting, sizes
 from scaling.sweep import ladders, locks, packed, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,8 +39,10 @@ def test_parameter_ladder_members_budget_and_rule(data_dir):
   s = tiny(sizes=("nano", 3e4, 1e5), tokens_per_param=20.0, lr_multipliers=(1.0, 0.5), seeds=(0, 1))
   s.rule.lr, s.rule.width = 4e-3, 64
   runs = ladders.expand(s)
-  # nano is d64-L2 and 1e5 lands on the same member: it is trained once (per lr x seed).
-  assert len(runs) == 2 * 2 * 2
+  # A numeric target that lands on a member already in the ladder is trained once (per lr x seed).
+  shapes = {(m.d_model, m.n_layers) for m in [sizes.named("gpt", "nano")] + [sizes.from_params("gpt", t)
+                                                                              for t in (3e4, 1e5)]}
+  assert len(runs) == len(shapes) * 2 * 2
   for run_id, c in runs:
     assert re.fullmatch(r"gpt-d\d+-L\d+-t\d\.\de\d+-lrx(1|0\.5)-s[01]", run_id), run_id
     n = accounting.params("gpt", c.model)["nonembed"]
@@ -49,7 +51,7 @@ def test_parameter_ladder_members_budget_and_rule(data_dir):
     assert c.train.lr == pytest.approx(4e-3 * 64 / c.model.d_model * c.tags.lr_mult)
     assert c.model.vocab_size > 0 and not c.train.progress  # finalized; the sweep bar reports progress
     assert ladders.plan(c)["tokens"] >= c.train.tokens
-  assert {c.size for _, c in runs} == {"nano", "d32-L2"}
+  assert {(c.model.d_model, c.model.n_layers) for _, c in runs} == shapes and "nano" in {c.size for _, c in runs}
   assert len({r for r, _ in runs}) == len(runs)
 
 

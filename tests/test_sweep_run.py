@@ -15,7 +15,7 @@ import pytest
 from scaling import io, results
 from scaling.models import accounting
 from scaling.sweep import results as sweep_results
-from scaling.sweep import runner
+from scaling.sweep import ladders, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
@@ -73,6 +73,11 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   return m.get_config()
 
 
+def run_ids(path: str) -> list[str]:
+  """The sweep's run ids, in expansion order (sizes from `sizes.from_params`, so not hard-coded)."""
+  return [r for r, _ in ladders.expand(load_config(path))]
+
+
 def sweep(env, config, sweep_dir, *args, check=True, **popen):
   cmd = [SCALING, "sweep", f"--config={config}", f"--sweep_dir={sweep_dir}", *args]
   if popen:
@@ -95,7 +100,8 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
   df = results.load(d)
   assert results.load is sweep_results.load
   assert len(df) == 4 and (df["status"] == "completed").all()
-  assert df["size"].tolist() == ["d32-L1", "d32-L2", "d64-L1", "d64-L2"]
+  assert sorted(df["run_id"]) == sorted(run_ids(cfg)) and df["size"].nunique() == 4
+  assert df["params"].is_monotonic_increasing
   for _, row in df.iterrows():
     cfg_json = io.read_json(os.path.join(d, "runs", row["run_id"], "config.json"))
     p_exact = accounting.params("gpt", ml_collections.ConfigDict(cfg_json["model"]))
@@ -114,7 +120,7 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
 def test_sigkill_mid_run_then_relaunch_resumes_from_checkpoint(tmp_path, env):
   cfg = write_config(tmp_path / "kill.py", seeds=(0, 1), checkpoint_every=5)
   d = str(tmp_path / "sweep")
-  first, second = "gpt-d32-L1-t5.1e3-s0", "gpt-d32-L1-t5.1e3-s1"
+  first, second = run_ids(cfg)
   proc = sweep(env, cfg, d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   # Kill the sweep once the second run has committed its step-5 checkpoint (orbax renames the step
   # directory into place when the save is complete), i.e. in the middle of its 20 steps.
@@ -149,11 +155,9 @@ def test_two_concurrent_sweeps_train_each_run_once(tmp_path, env):
   assert [p.returncode for p in procs] == [0, 0], outs
   df = results.load(d)
   assert len(df) == 4 and (df["status"] == "completed").all()
-  pids = set()
   for run_id in df["run_id"]:
     starts = events(d, run_id, "start")
-    assert len(starts) == 1, (run_id, starts)
-    pids.add(starts[0]["pid"])
+    assert len(starts) == 1, (run_id, starts)  # claimed, hence trained, by exactly one process
   assert all("4 runs: 4 completed" in o for o in outs)  # each waited for the other's runs
 
 
@@ -161,18 +165,19 @@ def test_diverging_run_is_recorded_and_the_pool_goes_on(tmp_path, env):
   # lr x 1e4 = 30: Adam blows the loss up within a few steps.
   cfg = write_config(tmp_path / "div.py", lr_multipliers=(1.0, 1e4), executor="pool")
   d = str(tmp_path / "sweep")
+  good, bad = run_ids(cfg)
+  assert good.endswith("-lrx1-s0") and bad.endswith("-lrx10000-s0")
   sweep(env, cfg, d, "--workers=2")
   df = results.load(d).set_index("run_id")
-  assert df.loc["gpt-d32-L1-t5.1e3-lrx1-s0", "status"] == "completed"
-  assert df.loc["gpt-d32-L1-t5.1e3-lrx10000-s0", "status"] == "diverged"
+  assert df.loc[good, "status"] == "completed"
+  assert df.loc[bad, "status"] == "diverged"
   # A relaunch leaves it alone; --retry_failed runs it again, keeping the old result aside.
-  bad = os.path.join(d, "runs", "gpt-d32-L1-t5.1e3-lrx10000-s0")
   runner.run_sweep(load_config(cfg), d, progress=False)
-  assert len(events(d, "gpt-d32-L1-t5.1e3-lrx10000-s0", "start")) == 1
+  assert len(events(d, bad, "start")) == 1
   sweep(env, cfg, d, "--retry_failed", "--executor=local")
-  assert io.read_json(os.path.join(bad, "attempts", "1", "result.json"))["status"] == "diverged"
-  assert io.read_json(os.path.join(bad, "result.json"))["status"] == "diverged"
-  assert len(events(d, "gpt-d32-L1-t5.1e3-lrx1-s0", "start")) == 1
+  assert io.read_json(os.path.join(d, "runs", bad, "attempts", "1", "result.json"))["status"] == "diverged"
+  assert io.read_json(os.path.join(d, "runs", bad, "result.json"))["status"] == "diverged"
+  assert len(events(d, bad, "start")) == 2 and len(events(d, good, "start")) == 1
 
 
 def test_slurm_executor_through_submitit_local(tmp_path, env):
