@@ -211,6 +211,6 @@ def evaluate(run_dir: str, split: str = "test", max_batches: int = 0) -> dict:
   n = confusion.sum()
   support = confusion.sum(1)
   recall = np.divide(np.diag(confusion), support, out=np.zeros(k), where=support > 0)
-  return {"split": split, "examples": int(n), "loss": ce / max(n, 1), "accuracy": float(np.trace(confusion) / max(n, 1)),
+  return {"split": split, "examples": int(n), "loss": float(ce / max(n, 1)), "accuracy": float(np.trace(confusion) / max(n, 1)),
           "balanced_accuracy": float(recall[support > 0].mean()), "per_class_recall": recall.tolist(),
           "confusion": confusion.astype(int).tolist()}

@@ -1,0 +1,35 @@
+"""Pretrain a GPT ladder, then fine-tune every member on module_cls: does downstream quality scale too?
+
+`scaling sweep --config=configs/sweeps/finetune_ladder.py --sweep_dir=DIR` (stage 1: the ladder in DIR,
+an ordinary sweep; stage 2: DIR/finetune, one fine-tune per completed member from its checkpoint plus
+the same architecture from scratch). Results: `scaling.sweep.downstream.load(DIR)`; figure:
+DIR/figures/downstream.png (fine-tuned accuracy / loss vs pretraining params and vs pretraining loss).
+
+Pretraining: the gpt_ladder rule (lr = 3e-3 * 128 / d_model, tokens = 20 N). Fine-tuning: the same
+labelled budget for every size (finetune.overrides.train.steps x batch), peak lr = 0.3 x the member's
+pretraining lr (lr_ratio), so bigger members get the smaller rate they were pretrained with.
+"""
+
+import ml_collections
+
+from scaling.sweep import downstream, ladders
+
+
+def get_config(arg: str = ""):
+  s = ladders.defaults()
+  s.name = "finetune_ladder"
+  s.kind, s.family = "params", "gpt"
+  s.sizes = ladders.logspace(1.5e4, 3e5, 4)
+  s.param_count = "nonembed"
+  s.tokens_per_param = 20.0
+  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
+  s.rule.warmup_frac = 0.05
+  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=128, batch_size=32))
+  s.overrides.train = ml_collections.ConfigDict(dict(
+      schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=32, log_every=10))
+  s.executor.kind = "local"
+  s.finetune = downstream.defaults()
+  s.finetune.lr_ratio = 0.3
+  s.finetune.overrides.data = ml_collections.ConfigDict(dict(task="module_cls", seq_len=128, batch_size=32))
+  s.finetune.overrides.train = ml_collections.ConfigDict(dict(steps=500, log_every=50))
+  return s
