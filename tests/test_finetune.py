@@ -99,20 +99,20 @@ def test_evaluate_agrees_with_the_loop(small_run, tmp_path):
   assert ev["balanced_accuracy"] == pytest.approx(np.mean(np.diag(conf)[present] / conf.sum(1)[present]))
 
 
-def ladder_config(pretrain_steps=300, finetune_steps=200):
+def ladder_config(pretrain_steps=600, finetune_steps=300):
   """Two members (d32 L1, d64 L2); every member pretrained on the same tokens, then fine-tuned from its
   checkpoint and from scratch. Seeds are fixed, so the numbers are reproducible on one machine."""
   s = ladders.defaults()
   s.name = "ft_test"
   s.sizes = (1.5e4, "nano")  # d32 L1 (from a parameter target) and d64 L2 (by name)
   s.tokens, s.tokens_per_param = pretrain_steps * 32 * SEQ, 0.0
-  s.rule.lr, s.rule.lr_exponent = 3e-3, 0.0
+  s.rule.lr, s.rule.lr_exponent = 6e-3, 0.0
   s.overrides.data = ml_collections.ConfigDict(dict(seq_len=SEQ, batch_size=32))
   s.overrides.model = ml_collections.ConfigDict(dict(max_len=SEQ))
   s.overrides.train = ml_collections.ConfigDict(dict(eval_batches=20, log_every=50))
   s.overrides.mesh = ml_collections.ConfigDict(dict(data=1, num_devices=1))
   s.finetune = downstream.defaults()
-  s.finetune.lr_ratio = 1 / 3
+  s.finetune.lr_ratio = 0.5
   s.finetune.test_batches = 40
   s.finetune.overrides.data = ml_collections.ConfigDict(dict(seq_len=SEQ))
   s.finetune.overrides.train = ml_collections.ConfigDict(dict(steps=finetune_steps, eval_batches=100,
@@ -140,7 +140,7 @@ def test_downstream_sweep_records_both_stages(ladder):
     assert row["params_nonembed"] == p["params_nonembed"] + 16 * d_model + 16  # + the head (16 classes)
     assert 0 <= row["test_balanced_accuracy"] <= 1 and row["test_examples"] == 40 * 32
   cfg = io.read_json(os.path.join(d, "finetune", "runs", ft["run_id"].iloc[0], "config.json"))
-  assert cfg["train"]["lr"] == pytest.approx(1e-3)  # lr_ratio x the member's pretraining lr
+  assert cfg["train"]["lr"] == pytest.approx(3e-3)  # lr_ratio x the member's pretraining lr
   # `scaling fit/plot SWEEP_DIR` still see only the pretraining ladder.
   from scaling.sweep import results
   assert len(results.load(d)) == 2
@@ -154,16 +154,18 @@ def test_downstream_sweep_records_both_stages(ladder):
 
 
 def test_pretrained_beats_scratch(ladder):
-  """The d64 member, pretrained on ~0.6M tokens, fine-tuned for 200 steps vs the same from scratch.
-  Measured on this setup (r2 of the tuning runs): validation loss 2.74 vs 2.81, balanced accuracy 0.132
-  vs 0.117. Plain accuracy is not compared: module_cls validation holds out whole files, so its class
-  mix differs from train's and a model predicting only the two largest classes scores as well."""
+  """The d64 member (pretrained 600 steps, eval loss ~1.98 nats/byte) fine-tuned for 300 steps beats the
+  same architecture fine-tuned from scratch. Measured on this setup before writing the test: validation
+  loss 2.657 vs 2.863 and balanced accuracy 0.153 vs 0.113; with 300 pretraining steps (loss ~2.3) the
+  gap was within noise, hence 600. Plain accuracy is not compared: module_cls validation holds out whole
+  files, so its class mix differs from train's and a model predicting only the two largest classes
+  scores as well (0.27 either way)."""
   d, df = ladder
   ft = df[(df["stage"] == "finetune") & df["run_id"].str.contains("d64")].set_index("init")
-  assert ft.loc["pretrained", "eval_loss"] < ft.loc["scratch", "eval_loss"] - 0.02
+  assert ft.loc["pretrained", "eval_loss"] < ft.loc["scratch", "eval_loss"] - 0.05
   bal = {init: finetune.evaluate(os.path.join(d, "finetune", "runs", ft.loc[init, "run_id"]), "validation",
                                  max_batches=100)["balanced_accuracy"] for init in ("pretrained", "scratch")}
-  assert bal["pretrained"] > bal["scratch"] + 0.005, bal
+  assert bal["pretrained"] > bal["scratch"] + 0.01, bal
 
 
 def test_relaunch_trains_nothing(ladder):

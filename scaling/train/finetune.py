@@ -26,9 +26,10 @@ def default_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c = config_lib.base("gpt", size, task="module_cls")
   c.data.name, c.data.seq_len, c.data.batch_size = "stdlib", 128, 32
   t = c.train
-  # Short warmup, cosine decay, a lower peak rate than pretraining and little weight decay: the
-  # pretrained weights are a good start that large early updates would undo.
-  t.steps, t.lr, t.warmup_frac, t.weight_decay = 500, 1e-3, 0.1, 0.01
+  # Short warmup, cosine decay, little weight decay, and half the default pretraining rate (3e-3). At d64
+  # (pretrained at 6e-3) a 300-step fine-tune at half that rate beat 1/3 and 1/6 of it on validation
+  # loss and balanced accuracy; the from-scratch baseline got no better at the lower rates.
+  t.steps, t.lr, t.warmup_frac, t.weight_decay = 500, 1.5e-3, 0.1, 0.01
   # Score all of the validation split (it is cheap next to training) so accuracy differences of a
   # point between runs are not sampling noise.
   t.eval_batches = 1_000_000
