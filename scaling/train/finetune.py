@@ -83,9 +83,10 @@ def restore_params(run_dir: str, abstract_params: dict, field: str = "init_from"
     raise ValueError(f"{field}: {run_dir!r} has no checkpoint under checkpoints/; allowed: a run that "
                      "finished or saved a checkpoint")
   ckpt_dir = os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints")
-  # Read-only, with the generic PyTree handler: it reads the metadata and restores a subtree of what
-  # the training Checkpointer wrote with StandardSave (same on-disk format).
-  manager = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True, create=False),
+  # The generic PyTree handler reads the metadata and restores a subtree of what the training
+  # Checkpointer wrote with StandardSave (same on-disk format). This manager never saves or deletes
+  # (no max_to_keep, no tmp cleanup); orbax's read_only mode would do the same but warns on every use.
+  manager = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(create=False),
                                   item_handlers=ocp.PyTreeCheckpointHandler())
   try:
     for step in steps:
