@@ -186,3 +186,17 @@ def test_downstream_config_errors():
   s.family = "dnn"
   with pytest.raises(ValueError, match="family: 'dnn' not allowed with a finetune section"):
     downstream.run_sweep(s, "/nonexistent")
+
+
+def test_classification_head_accounting_is_exact():
+  from flax import nnx
+  from scaling.models import accounting, sizes
+  for m in (sizes.gpt_model(64, 2, vocab_size=259, num_classes=16),
+            sizes.gpt_model(96, 3, vocab_size=259, num_classes=5, pos="rope", tie_embeddings=False)):
+    model = nnx.eval_shape(lambda: models.build("gpt", m))
+    n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    p = accounting.params("gpt", m)
+    assert p["total"] == n
+    base = accounting.params("gpt", sizes.gpt_model(m.d_model, m.n_layers, vocab_size=259, pos=m.pos,
+                                                    tie_embeddings=m.tie_embeddings))
+    assert p["nonembed"] - base["nonembed"] == m.d_model * m.num_classes + m.num_classes
