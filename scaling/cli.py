@@ -67,9 +67,11 @@ def _run(command: str, argv) -> None:
     result = run.run(_CONFIG.value, _need("workdir"))
     print(f"wrote {FLAGS.workdir}/result.json: status={result['status']} eval_loss={result.get('eval_loss')}")
   elif command == "sweep":
-    from scaling.sweep import runner
-    runner.main(_CONFIG.value, _need("sweep_dir"), executor=FLAGS.executor, workers=FLAGS.workers,
-                retry_failed=FLAGS.retry_failed)
+    from scaling.sweep import downstream, runner
+    # A config with a `finetune` section is a pretrain ladder followed by fine-tuning each member.
+    entry = downstream.main if _CONFIG.value is not None and _CONFIG.value.get("finetune") else runner.main
+    entry(_CONFIG.value, _need("sweep_dir"), executor=FLAGS.executor, workers=FLAGS.workers,
+          retry_failed=FLAGS.retry_failed)
   elif command == "fit":
     from scaling.laws import fit
     d = _sweep_dir(argv)
