@@ -13,21 +13,6 @@ from flax import nnx
 from scaling.models import layers
 
 
-class Block(nnx.Module):
-  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
-    dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
-    self.ln_attn = layers.LayerNorm(cfg.d_model, rngs=rngs)
-    self.attn = layers.Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
-                                 use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
-    self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
-    self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
-
-  def __call__(self, x_BxLxD, positions_BxL, cache=None):
-    y_BxLxD, cache = self.attn(self.ln_attn(x_BxLxD), is_causal=True, positions_BxL=positions_BxL, cache=cache)
-    x_BxLxD = x_BxLxD + y_BxLxD
-    return x_BxLxD + self.mlp(self.ln_mlp(x_BxLxD)), cache
-
-
 class GPT(nnx.Module):
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -35,7 +20,7 @@ class GPT(nnx.Module):
     self.embed = layers.param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
     if cfg.pos == "learned":
       self.pos_embed = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
-    self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.blocks = nnx.List([layers.Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
     self.ln_f = layers.LayerNorm(cfg.d_model, rngs=rngs)
     if not cfg.tie_embeddings:
       self.head = layers.param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
@@ -68,7 +53,7 @@ class GPT(nnx.Module):
     x_BxLxD = x_BxLxD.astype(self.dtype)
     new_cache = []
     for i, block in enumerate(self.blocks):
-      x_BxLxD, c = block(x_BxLxD, positions_BxL, None if cache is None else cache[i])
+      x_BxLxD, c = block(x_BxLxD, positions_BxL, is_causal=True, cache=None if cache is None else cache[i])
       new_cache.append(c)
     return self.ln_f(x_BxLxD), (None if cache is None else new_cache)
 

@@ -103,6 +103,25 @@ class MLP(nnx.Module):
     return jnp.einsum("blf,fd->bld", h_BxLxF, self.w_out[...].astype(dt))
 
 
+class Block(nnx.Module):
+  """Pre-LayerNorm self-attention + MLP: a GPT layer (causal, optional KV cache) or an encoder layer
+  (padding mask)."""
+
+  def __init__(self, cfg, *, rngs: nnx.Rngs):
+    dt, out_std = compute_dtype(cfg.dtype), residual_std(cfg.n_layers)
+    self.ln_attn = LayerNorm(cfg.d_model, rngs=rngs)
+    self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
+                          use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+    self.ln_mlp = LayerNorm(cfg.d_model, rngs=rngs)
+    self.mlp = MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
+
+  def __call__(self, x_BxLxD, positions_BxL, *, is_causal: bool = False, mask_BxLxS=None, cache=None):
+    y_BxLxD, cache = self.attn(self.ln_attn(x_BxLxD), is_causal=is_causal, mask_BxLxS=mask_BxLxS,
+                               positions_BxL=positions_BxL, cache=cache)
+    x_BxLxD = x_BxLxD + y_BxLxD
+    return x_BxLxD + self.mlp(self.ln_mlp(x_BxLxD)), cache
+
+
 def residual_std(n_layers: int) -> float:
   return INIT_STD / math.sqrt(2 * n_layers)
 

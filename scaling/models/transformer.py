@@ -11,21 +11,6 @@ from flax import nnx
 from scaling.models import layers
 
 
-class EncoderBlock(nnx.Module):
-  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
-    dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
-    self.ln_attn = layers.LayerNorm(cfg.d_model, rngs=rngs)
-    self.attn = layers.Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
-                                 use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
-    self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
-    self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
-
-  def __call__(self, x_BxLxD, mask_BxLxL, positions_BxL):
-    y_BxLxD, _ = self.attn(self.ln_attn(x_BxLxD), mask_BxLxS=mask_BxLxL, positions_BxL=positions_BxL)
-    x_BxLxD = x_BxLxD + y_BxLxD
-    return x_BxLxD + self.mlp(self.ln_mlp(x_BxLxD))
-
-
 class DecoderBlock(nnx.Module):
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
@@ -55,7 +40,7 @@ class Transformer(nnx.Module):
     if cfg.pos == "learned":
       self.enc_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
       self.dec_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
-    self.encoder = nnx.List([EncoderBlock(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.encoder = nnx.List([layers.Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
     self.ln_enc = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.decoder = nnx.List([DecoderBlock(cfg, rngs=rngs) for _ in range(cfg.n_dec_layers)])
     self.ln_dec = layers.LayerNorm(cfg.d_model, rngs=rngs)
@@ -72,7 +57,7 @@ class Transformer(nnx.Module):
     valid_BxS = input_mask_BxS > 0
     mask_BxSxS = valid_BxS[:, :, None] & valid_BxS[:, None, :]
     for block in self.encoder:
-      x_BxSxD = block(x_BxSxD, mask_BxSxS, positions_BxS)
+      x_BxSxD, _ = block(x_BxSxD, positions_BxS, mask_BxLxS=mask_BxSxS)
     return self.ln_enc(x_BxSxD)
 
   def decode(self, decoder_inputs_BxT, enc_BxSxD, input_mask_BxS) -> jax.Array:
