@@ -1,0 +1,57 @@
+"""Hoffmann et al. (2022) IsoFLOP grid: for each training-FLOP budget C, GPT sizes log-spaced around
+N* = sqrt(C / (6 * 20)), each trained for exactly C FLOPs (exact accounting; steps = round(C / FLOPs
+per step)), cosine schedule fitted to each run's length (Chinchilla: the schedule must match the
+budget). Used by experiments/chinchilla_isoflop.py; also `scaling sweep --config=configs/sweeps/chinchilla.py`.
+
+  ''      4 budgets 2e11 .. 3e12 x 5 sizes over [N*/4, 4 N*] (16x): 2.5e3 .. 1.4e5 non-embedding
+          params on the embedded stdlib corpus, 128-token context.
+  'smoke' 2 budgets x 3 sizes, a few steps each (tests).
+  'full'  6 budgets 1e18 .. 1e20 x 9 sizes, 1024-token context, batch growing as N^0.5 (use a big corpus).
+
+Rule (stated, not tuned): lr = 3e-3 * (128 / d_model), warmup 5 %, cosine to 10 %.
+"""
+
+import ml_collections
+
+from scaling.sweep import ladders
+
+
+def get_config(arg: str = ""):
+  scale = arg
+  s = ladders.defaults()
+  s.name = "chinchilla" + (f"_{scale}" if scale else "")
+  s.kind, s.family = "isoflop", "gpt"
+  s.tokens_per_param = 20.0
+  s.flops_tolerance = 0.05
+  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
+  s.rule.warmup_frac = 0.05
+  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1)
+  if scale == "full":
+    s.budgets = (1e18, 2.5e18, 6e18, 1.5e19, 4e19, 1e20)
+    s.sizes_per_budget, s.spread = 9, 4.0
+    s.rule.batch_size, s.rule.batch_params, s.rule.batch_exponent = 256, 1e8, 0.5
+    s.rule.batch_min, s.rule.batch_max = 16, 1024
+    data = dict(name="stdlib", seq_len=1024, batch_size=256)
+    train.update(eval_batches=32, eval_every=2000, log_every=100, checkpoint_every=2000)
+    s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16"))
+    s.executor.kind = "slurm"
+    s.executor.slurm.gpus_per_node = 8
+    s.executor.slurm.timeout_min = 24 * 60
+  elif scale == "smoke":
+    s.budgets = (1.5e9, 3e9)
+    s.tokens_per_param = 5.0  # N* ~ 1e4 at a budget of a few dozen steps (the grid's smallest rungs)
+    s.sizes_per_budget, s.spread = 3, 3.0
+    s.flops_tolerance = 0.25  # a handful of steps: rounding to whole steps misses C by more than 5 %
+    data = dict(name="stdlib", seq_len=32, batch_size=32)
+    train.update(eval_batches=2, log_every=5, peak_flops=1e11)
+    s.executor.compile_cache = ""
+  elif scale == "":
+    s.budgets = (2e11, 5e11, 1.2e12, 3e12)
+    s.sizes_per_budget, s.spread = 5, 4.0
+    data = dict(name="stdlib", seq_len=128, batch_size=32)
+    train.update(eval_batches=8, eval_every=50, log_every=10, checkpoint_every=200)
+  else:
+    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  s.overrides.data = ml_collections.ConfigDict(data)
+  s.overrides.train = ml_collections.ConfigDict(train)
+  return s

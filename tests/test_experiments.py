@@ -1,0 +1,130 @@
+"""experiments/*.py: their sweep configs expand at every scale, and each script's --smoke variant runs
+end to end in a tmp sweep dir (runs, fit.json, figures, the expected families), resumes without
+retraining, and keeps the classic grid equal to scaling.baselines.run.baseline_runs().
+
+Each neural run compiles 3 functions (~10-40 s on a loaded 2-core box), so only the classic-vs-neural
+smoke (tiny MLPs + sklearn) runs by default; the other four smokes are @pytest.mark.slow (~2-4 min each).
+"""
+
+import importlib
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from experiments import common  # noqa: E402
+from scaling import results  # noqa: E402
+from scaling.baselines import run as baseline_run  # noqa: E402
+from scaling.sweep import ladders  # noqa: E402
+
+SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy")
+CONFIGS = {  # sweep config -> the args each experiment passes it (before the scale)
+    "kaplan": [""], "chinchilla": [""], "known_entropy": [""],
+    "families_lm": ["gpt", "transformer", "dnn", "ngram"],
+    "classic_vs_dnn": ["svm", "tree,100", "forest,400", "logreg", "dnn", "dnn,200"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_sweep_configs_expand(data_dir, name):
+  """Every member of the default and smoke ladders is a valid run; 'full' passes the sweep checks
+  (expanding it would build its big dataset)."""
+  for arg in CONFIGS[name]:
+    for scale in ("", "smoke"):
+      runs = ladders.expand(common.sweep_config(name, common.with_scale(arg, scale)))
+      assert runs and len({r for r, _ in runs}) == len(runs)
+      if scale == "smoke":
+        assert len(runs) <= 6  # 3 sizes (x 2 budgets for the IsoFLOP grid)
+    full = common.sweep_config(name, common.with_scale(arg, "full"))
+    ladders.validate(full)
+    assert full.kind == "params" or full.kind == "isoflop"
+  with pytest.raises(ValueError, match="config arg"):
+    common.sweep_config(name, "nonsense,huge")
+
+
+def test_classic_grid_is_baseline_runs(data_dir):
+  """classic_vs_neural trains exactly baseline_runs()'s classic grid (family x size x training rows)."""
+  mod = importlib.import_module("experiments.classic_vs_neural")
+  ours = set()
+  for n, s in mod.ladder_configs(""):
+    if s.family == "dnn":
+      continue
+    for _, c in ladders.expand(s):
+      ours.add((c.family, c.size, c.data.get("train_examples")))
+  theirs = {(c.family, c.size, c.data.train_examples) for c in baseline_run.baseline_runs()}
+  assert ours == theirs
+
+
+def test_parse_args_defaults():
+  a = common.parse_args("kaplan_scaling", "doc", [])
+  assert a.sweep_dir == os.path.abspath(os.path.join("sweeps", "kaplan_scaling")) and a.scale == ""
+  assert common.parse_args("x", "doc", ["--full", "--sweep_dir=/tmp/d"]).scale == "full"
+  with pytest.raises(SystemExit):
+    common.parse_args("x", "doc", ["--full", "--smoke"])
+
+
+def _smoke(name: str, sweep_dir: str) -> dict:
+  mod = importlib.import_module(f"experiments.{name}")
+  return mod.main(["--smoke", f"--sweep_dir={sweep_dir}", "--n_boot=20", "--no_progress"])
+
+
+def _check(sweep_dir: str, fit: dict, families: set, figures: list[str]) -> None:
+  df = results.load(sweep_dir)
+  assert set(df["family"]) == families
+  assert (df["status"] == "completed").all(), df[["run_id", "status"]]
+  assert os.path.exists(os.path.join(sweep_dir, "fit.json"))
+  assert fit["run_ids"] == sorted(df["run_id"])
+  for f in figures:
+    assert os.path.getsize(os.path.join(sweep_dir, f"{f}.png")) > 10_000, f
+
+
+def test_classic_vs_neural_smoke_and_resume(data_dir, tmp_path, capsys):
+  d = str(tmp_path / "classic")
+  fit = _smoke("classic_vs_neural", d)
+  _check(d, fit, {"svm", "tree", "forest", "logreg", "dnn"}, ["loss_vs_params", "loss_vs_train_examples"])
+  assert any(k.endswith("/train_examples") for k in fit["fits"])
+  n_runs = len(results.load(d))
+  mtimes = {r: os.path.getmtime(os.path.join(d, "runs", r, "result.json")) for r in os.listdir(os.path.join(d, "runs"))}
+  capsys.readouterr()
+  _smoke("classic_vs_neural", d)  # relaunch: every run is done, nothing trains again
+  out = capsys.readouterr().out
+  assert len(results.load(d)) == n_runs
+  assert mtimes == {r: os.path.getmtime(os.path.join(d, "runs", r, "result.json")) for r in mtimes}
+  assert "wrote " + os.path.join(d, "fit.json") in out
+
+
+@pytest.mark.slow
+def test_kaplan_scaling_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "kaplan")
+  fit = _smoke("kaplan_scaling", d)
+  _check(d, fit, {"gpt"}, ["loss_vs_params", "loss_vs_flops"])
+  assert {"kaplan/gpt", "power/gpt", "kaplan/gpt/flops"} <= set(fit["fits"])
+
+
+@pytest.mark.slow
+def test_chinchilla_isoflop_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "chinchilla")
+  fit = _smoke("chinchilla_isoflop", d)
+  _check(d, fit, {"gpt"}, ["loss_vs_flops"])
+  assert "hoffmann2022" in fit["reference"]
+  assert set(results.load(d)["budget"]) == {1.5e9, 3e9}
+
+
+@pytest.mark.slow
+def test_families_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "families")
+  fit = _smoke("families", d)
+  _check(d, fit, {"gpt", "transformer", "dnn", "ngram"}, ["loss_vs_params"])
+  assert {"power/gpt", "power/dnn", "power/ngram"} <= set(fit["fits"])
+
+
+@pytest.mark.slow
+def test_known_entropy_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "known_entropy")
+  fit = _smoke("known_entropy", d)
+  _check(d, fit, {"gpt"}, ["loss_vs_params"])
+  t = fit["truth"]
+  assert t["entropy_rate"] < t["optimal_loss"] < t["conditional_entropies"][0]
