@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SWEEP_DIR ?= sweeps/default
 
-.PHONY: install sweep test clean
+.PHONY: install sweep test test-all clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ sweep: install
 	$(BIN)/scaling fit $(SWEEP_DIR)
 	$(BIN)/scaling plot $(SWEEP_DIR)
 
+# `slow` = the experiment smoke tests (minutes each, every experiment script end to end); `make test-all` runs them.
 test: install
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+test-all: install
 	$(BIN)/python -m pytest -q tests
 
 clean:
