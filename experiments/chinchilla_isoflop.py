@@ -33,7 +33,7 @@ CHINCHILLA = {"a": {"approach1": 0.50, "approach2": 0.49, "approach3": 0.46},
 def main(argv=None) -> dict:
   args = common.parse_args("chinchilla_isoflop", __doc__, argv)
   ladder = common.sweep_config("chinchilla", args.scale)
-  df = common.completed(common.run_ladders(args, [ladder]))
+  df = common.completed(common.run(args, ladder))
   curves = common.load_curves(args.sweep_dir, df["run_id"])
   # 'auto' on an IsoFLOP grid: approaches 1-3, L(C) through the best run per budget, extrapolation checks.
   out = fit_lib.fit_frame(df, law="auto", curves=curves, n_boot=args.n_boot)

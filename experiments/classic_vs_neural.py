@@ -3,10 +3,9 @@ training-set size.
 
   python experiments/classic_vs_neural.py [--sweep_dir=sweeps/classic_vs_neural] [--full] [--smoke]
 
-The grid of `scaling.baselines.run.baseline_runs()` (SVM (Nystroem), decision tree, random forest,
-logistic regression; their size ladders x training-set sizes 100 .. all 1437 rows) plus an MLP ladder
-(configs/sweeps/classic_vs_dnn.py) on the same nested subsets, all through the sweep runner into one
-sweep directory. Fits (95 % bootstrap intervals):
+configs/sweeps/classic_vs_dnn.py: the grid of `scaling.baselines.run.baseline_runs()` (SVM (Nystroem),
+decision tree, random forest, logistic regression; their size ladders x training-set sizes 100 .. all
+1437 rows) plus an MLP ladder on the same nested subsets, one sweep through the sweep runner. Fits (95 % bootstrap intervals):
   power/FAMILY                        L(N) = E + A N^-alpha on the full training set (N = parameters:
                                       the MLP's weights; stored tree nodes, support/Nystroem components
                                       and coefficients for the classic models, see baselines/classic.py)
@@ -23,41 +22,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import common  # noqa: E402
-from scaling.baselines import run as baseline_run  # noqa: E402
 from scaling.laws import fit as fit_lib  # noqa: E402
 from scaling.laws import plot  # noqa: E402
-
-CLASSIC = tuple(baseline_run.CLASSIC_LADDERS)
-FAMILIES = CLASSIC + ("dnn",)
-
-
-def train_examples(scale: str) -> list[int | None]:
-  """Training-set sizes of the data axis (None = all): baseline_runs()'s, fewer in the smoke test."""
-  return [100, 400, None] if scale == "smoke" else list(baseline_run.TRAIN_EXAMPLES)
-
-
-def ladder_configs(scale: str) -> list[tuple[int | None, object]]:
-  """(training-set size or None, sweep config) for every family x training-set size."""
-  out = []
-  for fam in FAMILIES:
-    for n in train_examples(scale):
-      s = common.sweep_config("classic_vs_dnn", common.with_scale(f"{fam},{n}" if n else fam, scale))
-      if fam == "dnn" and n and scale == "smoke":
-        s.sizes = s.sizes[-1:]  # the smoke test's data axis: one MLP size (each size compiles anew)
-      out.append((n, s))
-  return out
 
 
 def main(argv=None) -> dict:
   args = common.parse_args("classic_vs_neural", __doc__, argv)
-  ladders = ladder_configs(args.scale)
-  full_data = {s.name for n, s in ladders if n is None}
-  df = common.completed(common.run_ladders(args, [s for _, s in ladders]))
-  df_full = df[df["sweep"].isin(full_data)]
+  df = common.completed(common.run(args, common.sweep_config("classic_vs_dnn", args.scale)))
+  # Every family reports the rows it trained on (the MLP through its tag): the full split is the max.
+  df_full = df[df["train_examples"] == df["train_examples"].max()]
   fits, skipped = {}, {}
-  for fam in FAMILIES:
-    if (df_full["family"] == fam).any():
-      common.size_fit(fits, skipped, df_full, fam, x="params", n_boot=args.n_boot)
+  for fam in sorted(df_full["family"].unique()):
+    common.size_fit(fits, skipped, df_full, fam, x="params", n_boot=args.n_boot)
   # The data axis: each family's largest model at every training-set size.
   largest = df_full.loc[df_full.groupby("family")["params"].idxmax(), ["family", "size"]]
   df_data = df.merge(largest, on=["family", "size"])

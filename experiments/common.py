@@ -1,10 +1,10 @@
 """What every experiment script shares: flags, running several ladders into one sweep directory, fit.json,
 figures and the printed report.
 
-An experiment is a thin composition: sweep configs from configs/sweeps/ (each takes '' | 'smoke' | 'full'),
-`run_ladders` (the sweep runner, once per ladder, all into one SWEEP_DIR so `scaling fit|plot SWEEP_DIR` and
-`scaling.results.load(SWEEP_DIR)` see every run), fits from scaling.laws.fit, figures from
-scaling.laws.plot, and a table printed next to the paper's numbers.
+An experiment is a thin composition: a sweep config from configs/sweeps/ (taking '' | 'smoke' | 'full';
+several ladders go under its `ladders`), `run` (the sweep runner into one SWEEP_DIR, so `scaling
+fit|plot SWEEP_DIR` and `scaling.results.load(SWEEP_DIR)` see every run), fits from scaling.laws.fit,
+figures from scaling.laws.plot, and a table printed next to the paper's numbers.
 """
 
 import argparse
@@ -69,43 +69,19 @@ def sweep_config(name: str, arg: str = "") -> ml_collections.ConfigDict:
   return mod.get_config(arg)
 
 
-def with_scale(arg: str, scale: str) -> str:
-  """'svm' + 'smoke' -> 'svm,smoke': config args are comma-separated, the scale last."""
-  return ",".join(x for x in (arg, scale) if x)
-
-
-def run_ladders(args: Args, ladders: list[ml_collections.ConfigDict]) -> pd.DataFrame:
-  """Runs (or resumes) each ladder into args.sweep_dir with the sweep runner; -> the runs of all of
-  them (results.load rows). Each ladder's expansion is checked before any of them trains.
-
-  The runner writes SWEEP_DIR/sweep.json per ladder; afterwards it holds every ladder's config and
-  runs (keyed by ladder name), so the directory describes the whole experiment."""
-  from scaling.sweep import ladders as ladders_lib
-  names = [s.name for s in ladders]
-  if len(set(names)) != len(names):
-    raise ValueError(f"ladders: names must differ (they key sweep.json); got {names}")
-  for s in ladders:  # every config error surfaces before the first run starts
-    ladders_lib.expand(s)
+def run(args: Args, s: ml_collections.ConfigDict) -> pd.DataFrame:
+  """Runs (or resumes) sweep config `s` (one ladder, or several under s.ladders) into args.sweep_dir with
+  the sweep runner, prints its summary; -> one results.load row per run of `s`."""
   os.makedirs(args.sweep_dir, exist_ok=True)
-  cache = executors.compile_cache_dir(ladders[0].executor, args.sweep_dir)
-  if cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+  cache = executors.compile_cache_dir(s.executor, args.sweep_dir)
+  if cache:
     import jax  # as `scaling sweep` does: a resumed run reuses its compiled step
     jax.config.update("jax_compilation_cache_dir", cache)
-  frames, sweeps, t0 = [], [], time.time()
-  for s in ladders:
-    print(f"[{args.name}] ladder {s.name}: {s.kind} {s.family}", flush=True)
-    df = runner.run_sweep(s, args.sweep_dir, executor=args.executor, workers=args.workers,
-                          retry_failed=args.retry_failed, progress=args.progress)
-    print(runner.summary(df), flush=True)
-    frames.append(df)
-    sweeps.append(io.read_json(os.path.join(args.sweep_dir, "sweep.json")))
-  io.atomic_write_json(os.path.join(args.sweep_dir, "sweep.json"), {
-      "name": args.name, "experiment": args.name, "ladders": names,
-      "config": {s["name"]: s["config"] for s in sweeps}, "runs": [r for s in sweeps for r in s["runs"]],
-      "started": min(s["started"] for s in sweeps), "host": sweeps[-1]["host"], "argv": sys.argv})
-  df = pd.concat(frames, ignore_index=True)
-  print(f"[{args.name}] {len(df)} runs in {time.time() - t0:.0f}s this launch "
-        f"({(df['status'] == 'completed').sum()} completed)", flush=True)
+  t0 = time.time()
+  df = runner.run_sweep(s, args.sweep_dir, executor=args.executor, workers=args.workers,
+                        retry_failed=args.retry_failed, progress=args.progress)
+  print(runner.summary(df))
+  print(f"[{args.name}] {len(df)} runs, {time.time() - t0:.0f}s this launch", flush=True)
   return df
 
 

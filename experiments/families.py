@@ -4,7 +4,7 @@ family trained on the same D tokens of the embedded corpus.
 
   python experiments/families.py [--sweep_dir=sweeps/families] [--full] [--smoke]
 
-One ladder per family (configs/sweeps/families_lm.py), all in one sweep directory; per family
+One ladder per family (configs/sweeps/families_lm.py), all in one sweep; per family
 L(N) = E + A N^-alpha through the lowest held-out loss per size, with 95 % bootstrap intervals.
 N is non-embedding parameters for the neural families and stored n-gram entries for the n-gram model.
 
@@ -28,8 +28,7 @@ FAMILIES = ("gpt", "transformer", "dnn", "ngram")
 
 def main(argv=None) -> dict:
   args = common.parse_args("families", __doc__, argv)
-  ladders = [common.sweep_config("families_lm", common.with_scale(f, args.scale)) for f in FAMILIES]
-  df = common.completed(common.run_ladders(args, ladders))
+  df = common.completed(common.run(args, common.sweep_config("families_lm", args.scale)))
   fits, skipped = {}, {}
   for fam in FAMILIES:
     if (df["family"] == fam).any():

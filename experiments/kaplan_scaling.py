@@ -60,7 +60,7 @@ def envelope(df, curves) -> tuple[dict, np.ndarray, np.ndarray]:
 def main(argv=None) -> dict:
   args = common.parse_args("kaplan_scaling", __doc__, argv)
   ladder = common.sweep_config("kaplan", args.scale)
-  df = common.completed(common.run_ladders(args, [ladder]))
+  df = common.completed(common.run(args, ladder))
   curves = common.load_curves(args.sweep_dir, df["run_id"])
   boot = dict(n_boot=args.n_boot, seed=0)
   fits, skipped = {}, {}

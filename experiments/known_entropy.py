@@ -36,7 +36,7 @@ def truth(ladder: ml_collections.ConfigDict) -> dict:
 def main(argv=None) -> dict:
   args = common.parse_args("known_entropy", __doc__, argv)
   ladder = common.sweep_config("known_entropy", args.scale)
-  df = common.completed(common.run_ladders(args, [ladder]))
+  df = common.completed(common.run(args, ladder))
   t = truth(ladder)
   H, opt = t["entropy_rate"], t["optimal_loss"]
   fits, skipped = {}, {}

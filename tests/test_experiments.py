@@ -21,39 +21,30 @@ from scaling.baselines import run as baseline_run  # noqa: E402
 from scaling.sweep import ladders  # noqa: E402
 
 SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy")
-CONFIGS = {  # sweep config -> the args each experiment passes it (before the scale)
-    "kaplan": [""], "chinchilla": [""], "known_entropy": [""],
-    "families_lm": ["gpt", "transformer", "dnn", "ngram"],
-    "classic_vs_dnn": ["svm", "tree,100", "forest,400", "logreg", "dnn", "dnn,200"],
-}
+CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn")  # configs/sweeps/
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", CONFIGS)
 def test_sweep_configs_expand(data_dir, name):
-  """Every member of the default and smoke ladders is a valid run; 'full' passes the sweep checks
+  """Every member of the default and smoke sweeps is a valid run; 'full' passes the sweep checks
   (expanding it would build its big dataset)."""
-  for arg in CONFIGS[name]:
-    for scale in ("", "smoke"):
-      runs = ladders.expand(common.sweep_config(name, common.with_scale(arg, scale)))
-      assert runs and len({r for r, _ in runs}) == len(runs)
-      if scale == "smoke":
-        assert len(runs) <= 6  # 3 sizes (x 2 budgets for the IsoFLOP grid)
-    full = common.sweep_config(name, common.with_scale(arg, "full"))
-    ladders.validate(full)
-    assert full.kind == "params" or full.kind == "isoflop"
+  for scale in ("", "smoke"):
+    s = common.sweep_config(name, scale)
+    runs = ladders.expand(s)
+    assert runs and len({r for r, _ in runs}) == len(runs)
+    if scale == "smoke":  # 3 sizes per ladder (x 2 budgets for the IsoFLOP grid)
+      assert len(runs) <= 6 * max(1, len(s.ladders))
+  full = common.sweep_config(name, "full")
+  for sub in full.ladders.values() if full.ladders else [full]:
+    ladders.validate(sub)
   with pytest.raises(ValueError, match="config arg"):
-    common.sweep_config(name, "nonsense,huge")
+    common.sweep_config(name, "huge")
 
 
 def test_classic_grid_is_baseline_runs(data_dir):
   """classic_vs_neural trains exactly baseline_runs()'s classic grid (family x size x training rows)."""
-  mod = importlib.import_module("experiments.classic_vs_neural")
-  ours = set()
-  for n, s in mod.ladder_configs(""):
-    if s.family == "dnn":
-      continue
-    for _, c in ladders.expand(s):
-      ours.add((c.family, c.size, c.data.get("train_examples")))
+  ours = {(c.family, c.size, c.data.get("train_examples"))
+          for _, c in ladders.expand(common.sweep_config("classic_vs_dnn", "")) if c.family != "dnn"}
   theirs = {(c.family, c.size, c.data.train_examples) for c in baseline_run.baseline_runs()}
   assert ours == theirs
 

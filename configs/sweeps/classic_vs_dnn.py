@@ -1,19 +1,21 @@
 """Classic models vs a DNN on scikit-learn digits (10-way classification, held-out log-loss in nats):
-one ladder per family and training-set size. Used by experiments/classic_vs_neural.py.
+every family's size ladder at every training-set size, all in one sweep. Used by
+experiments/classic_vs_neural.py; also `scaling sweep --config=configs/sweeps/classic_vs_dnn.py[:smoke|:full]`.
 
-  --config=configs/sweeps/classic_vs_dnn.py:FAMILY[,TRAIN_EXAMPLES][,smoke|full]
-
-FAMILY: svm | tree | forest | logreg (sizes: scaling.baselines.run.CLASSIC_LADDERS, the ladders
-`baseline_runs()` builds) or dnn (an MLP ladder, log-spaced in parameters). TRAIN_EXAMPLES: a nested
-training subset of that many rows (the data layer's subsets, shared by every family); omitted = all.
-The DNN trains for `EPOCHS` passes over its training set (so smaller sets get fewer steps, as one would
+Ladders `<family>_n<rows>` (`_nall`: the whole 1437-row training split):
+  svm | tree | forest | logreg  sizes: scaling.baselines.run.CLASSIC_LADDERS x TRAIN_EXAMPLES, the grid
+                                `baseline_runs()` builds (its training rows are nested subsets)
+  dnn                           an MLP ladder, log-spaced in parameters, on the same subsets
+The MLP trains for EPOCHS passes over its training set (smaller sets get fewer steps, as one would
 train them), lr = 3e-3 * (128 / width) with AdamW, warmup 5 %, cosine to 10 %, decoupled weight decay
 1.0: with 1e-4 the wider MLPs overfit the 1.4k rows and their held-out log-loss rose with width (0.17
 at 1e4 params, 0.20-0.22 at 3e4-1e5, one seed each); with 1.0 it falls monotonically (0.43 .. 0.079,
 seeds within 0.01 at >= 1e4 params). The smallest MLPs pay for it (lr x decay is largest there).
+Neural results carry no training-set size of their own, so each MLP run is tagged `train_examples`.
 
-'smoke': DNN 3 tiny sizes x 5 epochs, classic ladders cut to 2 sizes (tests). 'full': the same grid with
-a wider DNN ladder (digits is small; point data.name at a prepared TFDS image dataset for more).
+'smoke': 3 MLP sizes on all rows + the largest on 100 and 400, classic ladders cut to 2 sizes (tests).
+'full': the same grid with a wider MLP ladder (digits is small; point data.name at a prepared TFDS
+image dataset for more).
 """
 
 import ml_collections
@@ -22,33 +24,27 @@ from scaling.baselines import run as baseline_run
 from scaling.sweep import ladders
 
 CLASSIC = tuple(baseline_run.CLASSIC_LADDERS)
+FAMILIES = CLASSIC + ("dnn",)
 EPOCHS = {"": 60, "smoke": 5, "full": 100}
+DNN_SIZES = {"": ladders.logspace(1e3, 1e5, 5), "smoke": (1e3, 3e3, 1e4), "full": ladders.logspace(1e3, 1e6, 7)}
 
 
-def _parse(arg: str) -> tuple[str, int | None, str]:
-  parts = [p for p in arg.split(",") if p]
-  scale = parts.pop() if parts and parts[-1] in ("smoke", "full") else ""
-  if not parts or parts[0] not in CLASSIC + ("dnn",):
-    raise ValueError(f"config arg: {arg!r}; allowed: FAMILY[,TRAIN_EXAMPLES][,smoke|full] with FAMILY in "
-                     f"{', '.join(CLASSIC + ('dnn',))}")
-  n = int(parts[1]) if len(parts) > 1 else None
-  return parts[0], n, scale
+def train_examples(scale: str) -> list[int | None]:
+  """Training-set sizes (None = all rows): baseline_runs()'s, fewer in the smoke test."""
+  return [100, 400, None] if scale == "smoke" else list(baseline_run.TRAIN_EXAMPLES)
 
 
-def num_train(data: dict) -> int:
-  """Rows in the full training split (the DNN's epoch length and its train_examples tag)."""
+def num_train() -> int:
+  """Rows in the full training split: an epoch of the full set, and its `train_examples` tag."""
   from scaling.data import pipeline
   info = pipeline.dataset_info(ml_collections.ConfigDict(
-      dict(name="digits", task="classify", seq_len=128, batch_size=64, tokenizer="byte", data_dir="") | data))
+      dict(name="digits", task="classify", seq_len=128, batch_size=64, tokenizer="byte", data_dir="")))
   return int(info["num_examples"]["train"])
 
 
-def get_config(arg: str = "dnn"):
-  family, n, scale = _parse(arg)
+def _ladder(family: str, n: int | None, scale: str) -> ml_collections.ConfigDict:
   s = ladders.defaults()
-  s.name = f"classic_vs_dnn_{family}_n{n or 'all'}" + (f"_{scale}" if scale else "")
   s.kind, s.family = "params", family
-  s.executor.compile_cache = "" if scale == "smoke" else "auto"
   if family != "dnn":
     sizes = baseline_run.CLASSIC_LADDERS[family]
     s.sizes = tuple(sizes[::2] if scale == "smoke" and len(sizes) > 2 else sizes)
@@ -56,20 +52,31 @@ def get_config(arg: str = "dnn"):
     return s
   s.task = "classify"
   s.param_count = "total"  # an MLP classifier has no embedding: N is every parameter
-  s.sizes = {"": ladders.logspace(1e3, 1e5, 5), "smoke": (1e3, 3e3, 1e4),
-             "full": ladders.logspace(1e3, 1e6, 7)}[scale]
+  s.sizes = DNN_SIZES[scale][-1:] if scale == "smoke" and n else DNN_SIZES[scale]
   data = dict(name="digits", task="classify", batch_size=64)
   if n:
     data["train_examples"] = n
-  rows = n or num_train(data)
+  rows = n or num_train()
   s.tokens = EPOCHS[scale] * rows  # classification budgets count examples
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
-  s.rule.warmup_frac = 0.05
+  s.rule.lr, s.rule.width, s.rule.lr_exponent, s.rule.warmup_frac = 3e-3, 128, 1.0, 0.05
   s.overrides.data = ml_collections.ConfigDict(data)
   train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=1.0, eval_batches=8, log_every=20)
   if scale == "smoke":
-    train.update(peak_flops=1e11)
+    train.update(peak_flops=1e11)  # no peak-FLOP/s measurement per run
   s.overrides.train = ml_collections.ConfigDict(train)
-  # Neural results carry no training-set size of their own: tag it, as baselines report theirs.
   s.overrides.tags = ml_collections.ConfigDict(dict(train_examples=rows))
+  return s
+
+
+def get_config(arg: str = ""):
+  scale = arg
+  if scale not in EPOCHS:
+    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  s = ladders.defaults()
+  s.name = "classic_vs_dnn" + (f"_{scale}" if scale else "")
+  for fam in FAMILIES:
+    for n in train_examples(scale):
+      s.ladders[f"{fam}_n{n or 'all'}"] = _ladder(fam, n, scale)
+  if scale == "smoke":
+    s.executor.compile_cache = ""
   return s

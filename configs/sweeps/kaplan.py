@@ -9,8 +9,10 @@ curves). Used by experiments/kaplan_scaling.py; also `scaling sweep --config=con
           ~2.5e5 steps of 512 x 1024 would be 1.3e11; point data at a big prepared TFDS corpus with
           --config.overrides.data.name=...; stdlib is ~13M tokens).
 
-Rule (stated, not tuned): lr = 3e-3 * (128 / d_model), warmup 5 %, cosine to 10 % over each run;
-held-out loss every `eval_every` steps, which the L(C) envelope is made of.
+lr 8e-3 fixed across sizes (configs/sweeps/default.py measured that 1/width leaves the wider tiny GPTs
+undertrained in 489 steps and the ladder non-monotonic; Kaplan's own lr also barely changes with N),
+warmup 5 %, cosine to 10 % over each run; held-out loss every `eval_every` steps, which the L(C)
+envelope is made of. 'full' uses 1/width from 3e-3 at d_model 128 (wide models need the smaller lr).
 """
 
 import ml_collections
@@ -24,7 +26,7 @@ def get_config(arg: str = ""):
   s.name = "kaplan" + (f"_{scale}" if scale else "")
   s.kind, s.family = "params", "gpt"
   s.param_count = "nonembed"  # Kaplan's N excludes embeddings
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
+  s.rule.lr, s.rule.width, s.rule.lr_exponent = (3e-3, 128, 1.0) if scale == "full" else (8e-3, 128, 0.0)
   s.rule.warmup_frac = 0.05
   train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1)
   if scale == "full":
