@@ -84,7 +84,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, lr_fn: Callable,
     params = optax.apply_updates(params, updates)
     w = jnp.maximum(sums["weight"], 1.0)
     metrics = {"loss": sums["ce"] / w, "z_loss": sums["z"] / w, "accuracy": sums["correct"] / w,
-               "grad_norm": optax.global_norm(grads), "lr": lr_fn(state["step"])}
+               "grad_norm": optax.tree.norm(grads), "lr": lr_fn(state["step"])}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
   return step
