@@ -44,7 +44,7 @@ def parse_args(name: str, doc: str, argv: list[str] | None = None) -> Args:
   p = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=doc.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--sweep_dir", default=os.path.join("sweeps", name),
-                 help="where runs, fit.json and figures go (default: sweeps/%(prog)s's name); relaunch to resume")
+                 help=f"where runs, fit.json and figures go (default: sweeps/{name}); relaunch to resume")
   size = p.add_mutually_exclusive_group()
   size.add_argument("--full", action="store_true", help="the paper-scale ladder (GPUs / SLURM)")
   size.add_argument("--smoke", action="store_true", help="a tiny variant for tests (3 sizes, few steps)")
