@@ -44,10 +44,12 @@ def main(argv=None) -> dict:
   fit = common.write_fit(args.sweep_dir, df, fits, law="classic_vs_neural", x="params", n_boot=args.n_boot,
                          skipped=skipped)
 
-  figures = [common.save_figure(plot.loss_vs_size_figure(df_full, fit, x="params"), args.sweep_dir,
-                                "loss_vs_params")]
+  fig = plot.loss_vs_size_figure(df_full, fit, x="params")
+  common.fit_ylim(fig.axes[0], df_full["eval_loss"])
+  figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
   fig = plot.loss_vs_examples_figure(df_data, fit)
   if fig is not None:
+    common.fit_ylim(fig.axes[0], df_data["eval_loss"])
     figures.append(common.save_figure(fig, args.sweep_dir, "loss_vs_train_examples"))
 
   best = df_full.loc[df_full.groupby("family")["eval_loss"].idxmin()]

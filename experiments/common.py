@@ -140,6 +140,15 @@ def size_fit(fits: dict, skipped: dict, df: pd.DataFrame, family: str, *, law: s
       "family": family, **extra})
 
 
+def fit_ylim(ax, losses, pad: float = 1.25) -> None:
+  """Keep a loss axis on the data: a bootstrap band from a few wild resamples (A ~ 1e100 where the
+  points barely constrain the law) would otherwise stretch it over many decades."""
+  from scaling.laws import plot
+  lo, hi = float(np.nanmin(losses)), float(np.nanmax(losses))
+  ax.set_ylim(lo / pad, hi * pad)
+  plot._plain_y(ax)  # plain tick labels for the new (narrow) range
+
+
 def save_figure(fig, sweep_dir: str, name: str) -> str:
   """PNG + PDF into SWEEP_DIR (scaling.laws.plot.save); -> the PNG path."""
   from scaling.laws import plot

@@ -12,8 +12,9 @@ How to read it: GPT, the MLP and the n-gram model are scored on the same thing (
 the encoder-decoder's loss is on span-corruption targets, a different (easier per token) task, so its
 level is not comparable and its slope is. Kaplan's finding was that Transformers keep improving with N
 where LSTMs flatten; here the analogue is a fixed 8-byte context (MLP) and a count-based model
-(n-gram) flattening while GPT keeps going. At D = 1e6 tokens every neural family is data-limited at
-its largest sizes, so all curves bend; the n-gram model runs out of counts by order 4-5.
+(n-gram) flattening while GPT keeps going. At D = 4e6 tokens the sizes are small (3e3 .. 6e4: only
+the largest GPT and encoder-decoder have 2+ layers), so expect bends, not clean power laws; the
+n-gram model runs out of counts by order 4-5.
 """
 
 import os
@@ -37,6 +38,7 @@ def main(argv=None) -> dict:
 
   fig = plot.loss_vs_size_figure(df, fit)
   fig.axes[0].set_title("Loss vs model size (transformer: span-corruption loss, a different task)")
+  common.fit_ylim(fig.axes[0], df["eval_loss"])
   figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
 
   lines = [f"Families at D = {df.loc[df['family'] != 'ngram', 'tokens'].median():.3g} training tokens "

@@ -15,7 +15,7 @@ loss logged along the way. Fits, each with a 95 % bootstrap interval:
 Why the exponents come out different here (expect alpha_N a few times 0.076 or the flat end of a
 curve, not 0.076): (1) sizes of 1e4 .. 2.5e5 non-embedding parameters with 259 byte tokens sit where
 embeddings and attention dominate and a pure power law is a poor description (Kaplan's fits start at
-~1e5 and exclude the smallest models); (2) every run sees D = 2e6 tokens, far from Kaplan's
+~1e5 and exclude the smallest models); (2) every run sees D = 4e6 tokens, far from Kaplan's
 converged/large-data regime, so the larger models are data-limited and the curve flattens (the
 L(N, D) term B/D^beta is not negligible); (3) loss is per byte, not per BPE token (different units,
 different irreducible entropy); (4) at 6 points the intervals are wide. The E + A N^-alpha fit
@@ -83,12 +83,21 @@ def main(argv=None) -> dict:
   fit = common.write_fit(args.sweep_dir, df, fits, law="kaplan_scaling", n_boot=args.n_boot,
                          skipped=skipped, reference={"kaplan2020": KAPLAN}, envelope=env)
 
-  figures = [common.save_figure(plot.loss_vs_size_figure(df, fit), args.sweep_dir, "loss_vs_params")]
+  fig = plot.loss_vs_size_figure(df, fit)
+  ax = fig.axes[0]
+  if kn:  # Kaplan's form next to the library's E + A N^-alpha curve
+    xs = np.geomspace(N.min(), N.max() * 2, 100)
+    ax.plot(xs, fit_lib.predict(kn, xs), color="k", ls=":", lw=1.2,
+            label=f"kaplan fit (N_c/N)^α: α={kn['params']['alpha']:.3g}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+  common.fit_ylim(ax, df["eval_loss"])
+  figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
   fig = plot.loss_vs_flops_figure(df, curves, fit)
   if fig is not None:
     if env is not None:  # the frontier the L(C) fit used (the figure's own line joins final losses)
-      fig.axes[0].plot(C_env, L_env, "r.", ms=3, label="learning-curve envelope (fitted)")
+      fig.axes[0].plot(C_env, L_env, "r.", ms=3, label="learning-curve frontier (fitted)")
       fig.axes[0].legend(fontsize=7, loc="lower left")
+    common.fit_ylim(fig.axes[0], curves["eval_loss"].dropna(), pad=1.1)
     figures.append(common.save_figure(fig, args.sweep_dir, "loss_vs_flops"))
 
   lines = [f"Kaplan et al. 2020 vs this sweep ({len(df)} GPT runs, N = {N.min():.3g} .. {N.max():.3g} "

@@ -49,6 +49,7 @@ def main(argv=None) -> dict:
   ax.axhline(H, color="k", ls=":", lw=1.2, label=f"entropy rate H = {H:.4f}")
   ax.axhline(opt, color="tab:gray", ls="--", lw=1.0, label=f"Bayes loss on {t['seq_len']}-token windows = {opt:.4f}")
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+  common.fit_ylim(ax, list(df["eval_loss"]) + [H], pad=1.1)
   figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
 
   best = common.best_per_size(df)

@@ -3,8 +3,9 @@ N* = sqrt(C / (6 * 20)), each trained for exactly C FLOPs (exact accounting; ste
 per step)), cosine schedule fitted to each run's length (Chinchilla: the schedule must match the
 budget). Used by experiments/chinchilla_isoflop.py; also `scaling sweep --config=configs/sweeps/chinchilla.py`.
 
-  ''      4 budgets 2e11 .. 3e12 x 5 sizes over [N*/4, 4 N*] (16x): 2.5e3 .. 1.4e5 non-embedding
-          params on the embedded stdlib corpus, 128-token context.
+  ''      4 budgets 1.5e11 .. 1.8e12 x 5 sizes over [N*/4, 4 N*] (16x; targets closer than the size
+          grid collapse to one run): 1.2e4 .. 4.5e5 non-embedding params, 28 .. 1400 steps of 32 x 128
+          tokens on the embedded stdlib corpus (1.5e13 FLOPs in all).
   'smoke' 2 budgets x 3 sizes, a few steps each (tests).
   'full'  6 budgets 1e18 .. 1e20 x 9 sizes, 1024-token context, batch growing as N^0.5 (use a big corpus).
 
@@ -48,7 +49,7 @@ def get_config(arg: str = ""):
     train.update(eval_batches=2, log_every=5, peak_flops=1e11)
     s.executor.compile_cache = ""
   elif scale == "":
-    s.budgets = (2e11, 5e11, 1.2e12, 3e12)
+    s.budgets = (1.5e11, 3.5e11, 8e11, 1.8e12)
     s.sizes_per_budget, s.spread = 5, 4.0
     data = dict(name="stdlib", seq_len=128, batch_size=32)
     train.update(eval_batches=8, eval_every=50, log_every=10, checkpoint_every=200)
