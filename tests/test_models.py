@@ -111,3 +111,19 @@ def test_mesh_and_batch_validation():
   c = bad("data.batch_size", 12)
   with pytest.raises(ValueError, match="data.batch_size: the \\(micro-\\)batch 12 is not divisible by the data axes data\\*fsdp=8"):
     config.validate(c, 8)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_dense_gradients_match_autodiff(dtype):
+  """layers.dense has a hand-written backward (for XLA:CPU speed); it must be the einsum's gradient."""
+  from scaling.models import layers
+  r = np.random.default_rng(3)
+  x = jnp.asarray(r.normal(size=(4, 6, 8)), dtype)
+  w = jnp.asarray(r.normal(size=(8, 5)), dtype)
+  g = jnp.asarray(r.normal(size=(4, 6, 5)), dtype)
+  ours = jax.vjp(layers.dense, x, w)[1](g)
+  ref = jax.vjp(lambda a, b: jnp.einsum("bld,df->blf", a, b), x, w)[1](g)
+  tol = 1e-5 if dtype == jnp.float32 else 3e-2
+  for a, b in zip(ours, ref):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)

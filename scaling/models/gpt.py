@@ -33,7 +33,7 @@ class GPT(nnx.Module):
     `index` and returns (logits, new_cache)."""
     x_BxLxD, new_cache = self.features(tokens_BxL, cache)
     w_DxV = self.embed[...].T if self.cfg.tie_embeddings else self.head[...]
-    logits_BxLxV = jnp.einsum("bld,dv->blv", x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
+    logits_BxLxV = layers.dense(x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
     return logits_BxLxV if cache is None else (logits_BxLxV, new_cache)
 
   def classify(self, tokens_BxL: jax.Array) -> jax.Array:
