@@ -1,7 +1,7 @@
 """Size ladders: named members of each family, and members built from a target parameter count.
 
-GPT / Transformer keep Kaplan's fixed aspect ratio d_model = 32 * n_layers (64-dim heads where
-d_model allows, else 32/16/8) and d_ff = 4 * d_model. DNN keeps depth fixed per rung and grows width.
+GPT / Transformer keep Kaplan's fixed aspect ratio d_model = 32 * n_layers (4 heads up to d_model 256,
+64-dim heads above) and d_ff = 4 * d_model. DNN keeps depth fixed per rung and grows width.
 """
 
 import math
@@ -26,8 +26,11 @@ FAMILIES = ("gpt", "transformer", "dnn")
 
 
 def _heads(d_model: int) -> int:
-  """64-dim heads where d_model allows, else the largest of 32/16/8 that divides it."""
-  for head_dim in (64, 32, 16, 8):
+  """4 heads (at least 16 wide) until they are 64 wide, then 64-dim heads (GPT-2 / Kaplan shapes from d_model 256 on).
+  Why not 64-dim heads everywhere: tiny members would get one head at d_model 64 and five 16-dim heads
+  at 80 (the old rule), and that erratic head count made a CPU ladder non-monotonic (d80 worse than d64)."""
+  target = min(64, max(16, d_model // 4))
+  for head_dim in range(target, 7, -1):  # the nearest width <= target that divides d_model
     if d_model % head_dim == 0:
       return d_model // head_dim
   return 1

@@ -36,7 +36,9 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
   pack            > 1: train up to `pack` members that differ only in seed / lr in one vmapped step
                   (scaling/sweep/packed.py); each still gets its own run directory
   executor        kind local | pool | slurm; workers (pool); gpus_per_worker (pool: CUDA_VISIBLE_DEVICES
-                  slots); lock_timeout_s (a run lock without heartbeat for this long is stale); poll_s;
+                  slots); cpus_per_worker (pool: pin slot i to its own CPU cores, e.g. 1 on a 2-core
+                  laptop, where two pinned tiny-model runs train 1.35x the tokens/s of one run on both
+                  cores: small steps do not use two cores well); lock_timeout_s (a run lock without heartbeat for this long is stale); poll_s;
                   compile_cache ('auto': SWEEP_DIR/jax_cache for worker processes, '' off, or a path);
                   slurm.* (partition, timeout_min, gpus_per_node, nodes, tasks_per_node, cpus_per_task,
                   mem_gb, array, array_parallelism, account, qos, constraint, setup, cluster, wait)
@@ -85,7 +87,7 @@ def defaults() -> ml_collections.ConfigDict:
   s.pack = 1
   s.ladders = ml_collections.ConfigDict()
   s.executor = ml_collections.ConfigDict(dict(
-      kind="local", workers=2, gpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0, compile_cache="auto"))
+      kind="local", workers=2, gpus_per_worker=0, cpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0, compile_cache="auto"))
   s.executor.slurm = ml_collections.ConfigDict(dict(
       cluster="", partition="", timeout_min=240, gpus_per_node=0, nodes=1, tasks_per_node=1,
       cpus_per_task=8, mem_gb=0, array=True, array_parallelism=64, account="", qos="", constraint="",
@@ -171,6 +173,9 @@ def validate(s: ml_collections.ConfigDict) -> None:
     _fail("pack", s.pack, "an integer >= 1")
   if s.executor.kind not in EXECUTORS:
     _fail("executor.kind", s.executor.kind, ", ".join(EXECUTORS))
+  c = s.executor.get("cpus_per_worker", 0)
+  if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+    _fail("executor.cpus_per_worker", c, "an integer >= 0 (0: no pinning)")
   r = s.rule
   for f in ("lr", "width", "batch_params", "batch_multiple", "batch_min", "batch_max"):
     if isinstance(r[f], bool) or not isinstance(r[f], (int, float)) or r[f] <= 0:

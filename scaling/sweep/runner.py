@@ -18,7 +18,9 @@ import ml_collections
 import pandas as pd
 from tqdm.auto import tqdm
 
+from scaling import config as config_lib
 from scaling import io
+from scaling.models import accounting
 from scaling.sweep import executors, ladders, locks, packed, results, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
@@ -120,6 +122,17 @@ class Progress:
     self.bar.close()
 
 
+def cost(c: ml_collections.ConfigDict) -> float:
+  """Rough training FLOPs of a run (6 x params x tokens when the budget is not FLOPs); baselines 0."""
+  if c.family not in config_lib.NEURAL:
+    return 0.0
+  t = c.train
+  if t.flops:
+    return float(t.flops)
+  tokens = t.tokens or t.steps * c.data.batch_size * c.data.get("seq_len", 1)
+  return 6.0 * accounting.params(c.family, c.model)["total"] * tokens
+
+
 def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
               workers: int = 0, retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
   """Runs (or resumes) a sweep into `sweep_dir`; -> its results, one row per run (results.load)."""
@@ -167,6 +180,8 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       if todo:
         progressed.clear()
         tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
+        if s.executor.kind == "pool":  # longest first: the big members do not start last and run alone
+          tasks.sort(key=lambda t: -sum(cost(configs[r]) for r in t.run_ids))
         ex.run(tasks, on_start, on_done)
         if no_wait:
           break
