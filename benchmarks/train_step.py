@@ -5,8 +5,12 @@
                                                    # the chip's published bf16 peak and a measured bf16 matmul
 
 Prints tokens/s, model FLOP/s (exact accounting, 3x forward) and the ratio to the peak. The step is
-the one `scaling train` runs (scaling.train.step), on one device, with random tokens.
+the one `scaling train` runs (scaling.train.step), on one device, with random tokens. On CPU each size
+also runs with autodiff's own backward for the projections (`layers.dense` replaced by a plain einsum):
+the reference for the hand-written backward (why it exists: scaling/models/layers.py).
 """
+
+import contextlib
 
 import argparse
 import time
@@ -17,7 +21,7 @@ import ml_collections
 import numpy as np
 
 from scaling import models, parallel
-from scaling.models import accounting, sizes
+from scaling.models import accounting, layers, sizes
 from scaling.train import metrics, optim
 from scaling.train import step as step_lib
 
@@ -32,6 +36,16 @@ def matmul_peak(dtype, n: int) -> float:
     f(a).block_until_ready()
     best = min(best, time.perf_counter() - t)
   return 2 * n ** 3 / best
+
+
+@contextlib.contextmanager
+def autodiff_dense():
+  ours = layers.dense
+  layers.dense = lambda x, w: jnp.einsum("...d,df->...f", x, w)
+  try:
+    yield
+  finally:
+    layers.dense = ours
 
 
 def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int) -> tuple[float, float]:
@@ -81,16 +95,20 @@ def main():
   # after the model rows and divide by the larger, so the ratio is conservative.
   peak0 = matmul_peak(jnp.float32, 1024)
   rows = []
-  for d, layers, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
-    m = sizes.gpt_model(d, layers, vocab_size=259, max_len=seq)
-    rows.append((d, layers, accounting.params("gpt", m)["total"], batch, seq, *bench(m, batch, seq, args.steps)))
+  for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
+    m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
+    with autodiff_dense():
+      ref = bench(m, batch, seq, args.steps)
+    rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *bench(m, batch, seq, args.steps), ref[1]))
   peak1 = matmul_peak(jnp.float32, 1024)
   peak = max(peak0, peak1)
   print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); measured f32 matmul peak "
         f"{peak / 1e9:.1f} GFLOP/s (before {peak0 / 1e9:.1f}, after {peak1 / 1e9:.1f})")
-  print(f"{'d_model':>8} {'layers':>6} {'params':>10} {'batch':>5} {'seq':>4} {'tokens/s':>10} {'GFLOP/s':>8} {'/peak':>6}")
-  for d, layers, n, batch, seq, tok, fl in rows:
-    print(f"{d:>8} {layers:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {fl / peak:>6.1%}")
+  print(f"{'d_model':>8} {'layers':>6} {'params':>10} {'batch':>5} {'seq':>4} {'tokens/s':>10} {'GFLOP/s':>8} "
+        f"{'/peak':>6} {'autodiff-backward GFLOP/s':>26} {'speedup':>8}")
+  for d, nl, n, batch, seq, tok, fl, ref in rows:
+    print(f"{d:>8} {nl:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {fl / peak:>6.1%} "
+          f"{ref / 1e9:>26.1f} {fl / ref:>7.2f}x")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def get_config(arg=""):
   s.executor.lock_timeout_s = 30.0
   s.executor.poll_s = 0.5
   s.executor.compile_cache = ""
+  s.executor.cpus_per_worker = {cpus_per_worker}
   s.executor.slurm.cluster = "local"
   s.executor.slurm.timeout_min = 10
   return s
@@ -48,10 +49,10 @@ def get_config(arg=""):
 
 
 def write_config(path, *, sizes=(1.2e4,), seeds=(0,), lr_multipliers=(1.0,), tokens=5120, pack=1,
-                 checkpoint_every=0, executor="local") -> str:
+                 checkpoint_every=0, executor="local", cpus_per_worker=0) -> str:
   path.write_text(CONFIG.format(sizes=tuple(sizes), seeds=tuple(seeds), lr_multipliers=tuple(lr_multipliers),
                                 tokens=tokens, pack=pack, checkpoint_every=checkpoint_every,
-                                executor=executor))
+                                executor=executor, cpus_per_worker=cpus_per_worker))
   return str(path)
 
 
@@ -163,11 +164,16 @@ def test_two_concurrent_sweeps_train_each_run_once(tmp_path, env):
 
 def test_diverging_run_is_recorded_and_the_pool_goes_on(tmp_path, env):
   # lr x 1e4 = 30: Adam blows the loss up within a few steps.
-  cfg = write_config(tmp_path / "div.py", lr_multipliers=(1.0, 1e4), executor="pool")
+  # Each pool slot pinned to its own core (cpus_per_worker=1) where the machine has two.
+  cfg = write_config(tmp_path / "div.py", lr_multipliers=(1.0, 1e4), executor="pool", cpus_per_worker=1)
   d = str(tmp_path / "sweep")
   good, bad = run_ids(cfg)
   assert good.endswith("-lrx1-s0") and bad.endswith("-lrx10000-s0")
   sweep(env, cfg, d, "--workers=2")
+  cpus = [events(d, r, "start")[0]["cpus"] for r in (good, bad)]
+  assert all(len(c) == 1 for c in cpus), cpus
+  if len(os.sched_getaffinity(0)) >= 2:
+    assert cpus[0] != cpus[1], cpus
   df = results.load(d).set_index("run_id")
   assert df.loc[good, "status"] == "completed"
   assert df.loc[bad, "status"] == "diverged"

@@ -53,6 +53,8 @@ def get_config(arg: str = ""):
     s.sizes_per_budget, s.spread = 5, 4.0
     data = dict(name="stdlib", seq_len=128, batch_size=32)
     train.update(eval_batches=8, eval_every=50, log_every=10, checkpoint_every=200)
+    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
+    ladders.cpu_pool(s)
   else:
     raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
   s.overrides.data = ml_collections.ConfigDict(data)

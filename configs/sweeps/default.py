@@ -12,8 +12,6 @@ when the cosine schedule ended (d64-L2 2.31, d80-L3 2.23 vs d48-L2 2.08: not mon
 same ladder fell monotonically to 1.71. Runs go two at a time, each pinned to one core (tiny steps do not
 use two cores well: two pinned runs train 1.35x the tokens/s of one unpinned), biggest first."""
 
-import os
-
 import ml_collections
 
 from scaling.sweep import ladders
@@ -45,6 +43,4 @@ def get_config(arg: str = ""):
   ngram.kind, ngram.family, ngram.sizes = "params", "ngram", ("1", "2", "3", "4", "5")
   ngram.overrides.data = ml_collections.ConfigDict(dict(name="stdlib"))
   s.ladders.ngram = ngram
-  s.executor.kind, s.executor.cpus_per_worker = "pool", 1
-  s.executor.workers = max(1, min(4, len(os.sched_getaffinity(0))))
-  return s
+  return ladders.cpu_pool(s)

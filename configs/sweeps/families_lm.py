@@ -50,6 +50,8 @@ def _ladder(family: str, scale: str) -> ml_collections.ConfigDict:
   if scale == "smoke":
     data.update(seq_len=32, batch_size=8)
     train.update(eval_batches=2, log_every=6, checkpoint_every=0, peak_flops=1e11)  # no peak measurement
+  elif scale == "" and family in ("gpt", "transformer"):
+    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
   elif scale == "full":
     data.update(seq_len=1024, batch_size=256)
     train.update(eval_batches=32, log_every=100, checkpoint_every=2000)
@@ -69,6 +71,8 @@ def get_config(arg: str = ""):
     s.ladders[fam] = _ladder(fam, scale)
   if scale == "smoke":
     s.executor.compile_cache = ""
+  if scale == "":
+    ladders.cpu_pool(s)
   if scale == "full":
     s.executor.kind = "slurm"
     s.executor.slurm.gpus_per_node = 8

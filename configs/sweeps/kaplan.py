@@ -53,6 +53,8 @@ def get_config(arg: str = ""):
     s.tokens = int(4e6)  # 977 steps of 32 x 128
     data = dict(name="stdlib", seq_len=128, batch_size=32)
     train.update(eval_every=98, eval_batches=8, log_every=10, checkpoint_every=200)
+    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
+    ladders.cpu_pool(s)
   else:
     raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
   s.overrides.data = ml_collections.ConfigDict(data)

@@ -59,6 +59,7 @@ def get_config(arg: str = ""):
     chain.update(seq_len=128, batch_size=32)
     train.update(eval_batches=32, log_every=20, checkpoint_every=200)
     s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
+    ladders.cpu_pool(s)
   else:
     raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
   s.overrides.data = ml_collections.ConfigDict(chain)

@@ -47,6 +47,9 @@ def _loglog(ax, x: str, y: str, title: str = ""):
   if title:
     ax.set_title(title)
   _plain_y(ax)
+  lo, hi = ax.get_xlim()
+  if lo > 0 and hi / lo >= 10:  # majors suffice; matplotlib's minor labels (2x10^1, 3x10^1 ..) collide
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _plain_y(ax):

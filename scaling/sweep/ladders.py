@@ -95,6 +95,16 @@ def defaults() -> ml_collections.ConfigDict:
   return s
 
 
+def cpu_pool(s: ml_collections.ConfigDict, max_workers: int = 4) -> ml_collections.ConfigDict:
+  """The executor for small ladders on a CPU box: one process per core (up to `max_workers`), each
+  pinned to its core. Measured on 2 cores: two pinned d64-L2 runs train 1.35x the tokens/s of one run
+  using both cores (tiny steps do not keep two cores busy); the runner starts the biggest runs first."""
+  import os
+  s.executor.kind, s.executor.cpus_per_worker = "pool", 1
+  s.executor.workers = max(1, min(max_workers, len(os.sched_getaffinity(0))))
+  return s
+
+
 def logspace(lo: float, hi: float, n: int) -> tuple[float, ...]:
   """n values log-spaced over [lo, hi], rounded to 3 significant digits (readable in run ids)."""
   return tuple(float(f"{v:.3g}") for v in np.geomspace(lo, hi, n))

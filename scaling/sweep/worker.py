@@ -166,7 +166,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
           set_aside(dirs[r], fresh=changed)
         io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
-              packed_with=[x for x in run_ids if x != r])
+              packed_with=[x for x in run_ids if x != r], cpus=sorted(os.sched_getaffinity(0)))
     todo = list(held)
     if todo:
       _run_and_record([cfgs[r] for r in todo], [dirs[r] for r in todo], main)
