@@ -11,11 +11,12 @@ its cosine schedule fitted to its length). Fits (scaling.laws.fit, 95 % bootstra
 Chinchilla: a = 0.50 (approach 1), 0.49 (2), 0.46 (3); b = 0.50, 0.51, 0.54; approach 3: E = 1.69,
 A = 406.4, B = 410.7, alpha = 0.34, beta = 0.28 (nats per BPE token on MassiveText).
 
-What differs here: budgets of 1.5e11 .. 1.8e12 FLOPs (Chinchilla: 6e18 .. 3e21), models of 1e4 .. 5e5
-non-embedding parameters where embeddings and attention are much of the compute (C is our exact
-FLOP count, not 6ND), byte-level loss, runs of 28 .. 1400 steps (the short ones have not learned to
-copy from context yet, which bends the IsoFLOP curves), and 4 budgets over a decade, so the interval on
-a is wide: a within ~0.2 of 0.5 is what this scale can say.
+What differs here: budgets of 2.5e11 .. 1.5e12 FLOPs (Chinchilla: 6e18 .. 3e21), models of 3e3 .. 2.3e5
+non-embedding parameters where embeddings and attention are much of the compute (C is our exact FLOP
+count, not 6ND), byte-level loss, and the optimum sits at D/N ~ 100-200 rather than 20 (the grid is
+centred there: configs/sweeps/chinchilla.py says what r = 20 gave). With 3 budgets over less than a
+decade the interval on a is wide, approach 2's widest (three parabola vertices); a within ~0.2 of 0.5
+is what this scale can say.
 """
 
 import os
