@@ -87,14 +87,17 @@ def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth:
     return abs(math.log(max(n, 1) / target_nonembed))
 
   if family in ("gpt", "transformer"):
-    per_layer = 12 * aspect ** 2 * (2 if family == "transformer" else 1)
-    l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
     make = gpt_model if family == "gpt" else transformer_model
     depth_mult = 1 if family == "gpt" else 2
+    # ~params per layer (per layer and side for the encoder-decoder: 12 d^2 encoder + 16 d^2 decoder) at the
+    # aspect width, so l0 ~ n_layers of the target
+    per_layer = 12 * aspect ** 2 if family == "gpt" else 28 * (aspect * depth_mult) ** 2
+    l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
     cands = [make(d, n * depth_mult, **kw) for n in range(max(1, l0 - 2), l0 + 3)
-             for d in range(16, 16 * (aspect * n // 16 + 8), 16) if d % _grid(d) == 0]
-    # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * n_layers.
-    return min(cands, key=lambda m: err(m) + 0.5 * abs(math.log(m.d_model / (aspect * m.n_layers // depth_mult))))
+             for d in range(16, 16 * (aspect * depth_mult * n // 16 + 8), 16) if d % _grid(d) == 0]
+    # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * (GPT-rung depth);
+    # an encoder-decoder with n layers per side stands for a GPT rung of 2n layers (transformer_model).
+    return min(cands, key=lambda m: err(m) + 0.5 * abs(math.log(m.d_model / (aspect * m.n_layers * depth_mult))))
   elif family == "dnn":
     # Non-embedding count grows monotonically with width: bisect for the first width reaching the target.
     lo, hi = 1, 1
