@@ -38,7 +38,8 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
   executor        kind local | pool | slurm; workers (pool); gpus_per_worker (pool: CUDA_VISIBLE_DEVICES
                   slots); cpus_per_worker (pool: pin slot i to its own CPU cores, e.g. 1 on a 2-core
                   laptop, where two pinned tiny-model runs train 1.35x the tokens/s of one run on both
-                  cores: small steps do not use two cores well); lock_timeout_s (a run lock without heartbeat for this long is stale); poll_s;
+                  cores: small steps do not use two cores well; `cpu_pool(s)` sets this up);
+                  lock_timeout_s (a run lock without heartbeat for this long is stale); poll_s;
                   compile_cache ('auto': SWEEP_DIR/jax_cache for worker processes, '' off, or a path);
                   slurm.* (partition, timeout_min, gpus_per_node, nodes, tasks_per_node, cpus_per_task,
                   mem_gb, array, array_parallelism, account, qos, constraint, setup, cluster, wait)
@@ -50,6 +51,7 @@ dataset's metadata (vocabulary, span lengths), building the dataset cache on fir
 """
 
 import math
+import os
 
 import ml_collections
 import numpy as np
@@ -87,7 +89,8 @@ def defaults() -> ml_collections.ConfigDict:
   s.pack = 1
   s.ladders = ml_collections.ConfigDict()
   s.executor = ml_collections.ConfigDict(dict(
-      kind="local", workers=2, gpus_per_worker=0, cpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0, compile_cache="auto"))
+      kind="local", workers=2, gpus_per_worker=0, cpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0,
+      compile_cache="auto"))
   s.executor.slurm = ml_collections.ConfigDict(dict(
       cluster="", partition="", timeout_min=240, gpus_per_node=0, nodes=1, tasks_per_node=1,
       cpus_per_task=8, mem_gb=0, array=True, array_parallelism=64, account="", qos="", constraint="",
@@ -99,7 +102,6 @@ def cpu_pool(s: ml_collections.ConfigDict, max_workers: int = 4) -> ml_collectio
   """The executor for small ladders on a CPU box: one process per core (up to `max_workers`), each
   pinned to its core. Measured on 2 cores: two pinned d64-L2 runs train 1.35x the tokens/s of one run
   using both cores (tiny steps do not keep two cores busy); the runner starts the biggest runs first."""
-  import os
   s.executor.kind, s.executor.cpus_per_worker = "pool", 1
   s.executor.workers = max(1, min(max_workers, len(os.sched_getaffinity(0))))
   return s
