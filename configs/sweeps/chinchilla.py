@@ -37,9 +37,7 @@ def get_config(arg: str = ""):
     data = dict(name="stdlib", seq_len=1024, batch_size=256)
     train.update(eval_batches=32, eval_every=2000, log_every=100, checkpoint_every=2000)
     s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16"))
-    s.executor.kind = "slurm"
-    s.executor.slurm.gpus_per_node = 8
-    s.executor.slurm.timeout_min = 24 * 60
+    ladders.slurm_gpus(s)
   elif scale == "smoke":
     s.budgets = (1.5e9, 3e9)
     s.tokens_per_param = 5.0  # N* ~ 1e4 at a budget of a few dozen steps (the grid's smallest rungs)

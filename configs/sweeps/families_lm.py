@@ -74,7 +74,5 @@ def get_config(arg: str = ""):
   if scale == "":
     ladders.cpu_pool(s)
   if scale == "full":
-    s.executor.kind = "slurm"
-    s.executor.slurm.gpus_per_node = 8
-    s.executor.slurm.timeout_min = 24 * 60
+    ladders.slurm_gpus(s)
   return s

@@ -43,9 +43,7 @@ def get_config(arg: str = ""):
                  seq_len=512, batch_size=256)
     train.update(eval_batches=32, log_every=100, checkpoint_every=2000)
     s.overrides.model = ml_collections.ConfigDict(dict(pos="rope", dtype="bfloat16"))
-    s.executor.kind = "slurm"
-    s.executor.slurm.gpus_per_node = 8
-    s.executor.slurm.timeout_min = 24 * 60
+    ladders.slurm_gpus(s)
   elif scale == "smoke":
     s.sizes = (1.2e4, 2.5e4, 5e4)
     s.tokens = 24 * 8 * 32

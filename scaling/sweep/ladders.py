@@ -107,6 +107,14 @@ def cpu_pool(s: ml_collections.ConfigDict, max_workers: int = 4) -> ml_collectio
   return s
 
 
+def slurm_gpus(s: ml_collections.ConfigDict, gpus_per_node: int = 8, timeout_min: int = 24 * 60
+               ) -> ml_collections.ConfigDict:
+  """The executor of the paper-scale ('full') ladders: one SLURM job per run on a whole GPU node."""
+  s.executor.kind = "slurm"
+  s.executor.slurm.gpus_per_node, s.executor.slurm.timeout_min = gpus_per_node, timeout_min
+  return s
+
+
 def logspace(lo: float, hi: float, n: int) -> tuple[float, ...]:
   """n values log-spaced over [lo, hi], rounded to 3 significant digits (readable in run ids)."""
   return tuple(float(f"{v:.3g}") for v in np.geomspace(lo, hi, n))
