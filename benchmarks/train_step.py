@@ -6,8 +6,9 @@
 
 Prints tokens/s, model FLOP/s (exact accounting, 3x forward) and the ratio to the peak. The step is
 the one `scaling train` runs (scaling.train.step), on one device, with random tokens. On CPU each size
-also runs with autodiff's own backward for the projections (`layers.dense` replaced by a plain einsum):
-the reference for the hand-written backward (why it exists: scaling/models/layers.py).
+also runs the same model as plain JAX writes it (autodiff backward for the projections and LayerNorm,
+jax.nn.dot_product_attention), its steps alternating with ours: the reference for the hand-written
+pieces in scaling/models/layers.py.
 """
 
 import contextlib
@@ -39,17 +40,23 @@ def matmul_peak(dtype, n: int) -> float:
 
 
 @contextlib.contextmanager
-def autodiff_dense():
-  ours = layers.dense
+def plain_jax():
+  """The reference: the same model as plain JAX writes it. Autodiff's backward for the projections and
+  LayerNorm, jax.nn.dot_product_attention (why ours differ: scaling/models/layers.py)."""
+  saved = layers.dense, layers.attention, layers.layer_norm
   layers.dense = lambda x, w: jnp.einsum("...d,df->...f", x, w)
+  layers.attention = lambda q, k, v, *, mask_BxLxS=None, is_causal=False: jax.nn.dot_product_attention(
+      q, k, v, mask=None if mask_BxLxS is None else mask_BxLxS[:, None], is_causal=is_causal)
+  layers.layer_norm = lambda x, s, b: ((x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(
+      jnp.square(x - x.mean(-1, keepdims=True)).mean(-1, keepdims=True) + 1e-5) * s + b)
   try:
     yield
   finally:
-    layers.dense = ours
+    layers.dense, layers.attention, layers.layer_norm = saved
 
 
-def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int) -> tuple[float, float]:
-  """-> (tokens/s, model FLOP/s) of the jitted train step on one device."""
+def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
+  """[compiled train step, state, batch] for one device and random tokens."""
   t = ml_collections.ConfigDict(dict(lr=1e-3, schedule="constant", warmup_steps=0, warmup_frac=0.0,
                                      min_lr_ratio=0.1, decay_frac=0.2, grad_clip=1.0, optimizer="adamw",
                                      b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, decay_embeddings=False,
@@ -62,15 +69,27 @@ def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int) -> tup
   x = rng.integers(0, m.vocab_size, (batch, seq + 1)).astype(np.int32)
   b = parallel.global_batch({"inputs": x[:, :-1], "targets": x[:, 1:],
                              "weights": np.ones((batch, seq), np.float32)}, mesh)
-  for _ in range(2):  # compile + warm up
-    state, out = fn(state, b)
-  jax.block_until_ready(out)
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    state, out = fn(state, b)
-  jax.block_until_ready(out)
-  dt = (time.perf_counter() - t0) / steps
-  return batch * seq / dt, accounting.train_flops("gpt", m, seq) * batch / dt
+  return [fn.lower(state, b).compile(), state, b]
+
+
+def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int, reference: bool = False) -> list:
+  """-> [(tokens/s, model FLOP/s)] of ours (and of the plain-JAX reference), from the median step time.
+  With the reference, both are compiled first and their steps alternate, so drift in the machine's speed
+  hits both alike."""
+  runs = [compiled_step(m, batch, seq)]
+  if reference:
+    with plain_jax():
+      runs.append(compiled_step(m, batch, seq))
+  times = [[] for _ in runs]
+  for i in range(steps + 1):  # the first round warms up
+    for r, ts in zip(runs, times):
+      t0 = time.perf_counter()
+      r[1], out = r[0](r[1], r[2])
+      jax.block_until_ready(out)
+      if i:
+        ts.append(time.perf_counter() - t0)
+  flops = accounting.train_flops("gpt", m, seq) * batch
+  return [(batch * seq / np.median(ts), flops / np.median(ts)) for ts in times]
 
 
 def main():
@@ -87,29 +106,25 @@ def main():
           f"measured bf16 matmul {peak_meas / 1e12:.0f} TFLOP/s")
     p = accounting.params("gpt", m)
     for batch in (8, 16, 32):
-      tok, fl = bench(m, batch, 1024, args.steps)
+      [(tok, fl)] = bench(m, batch, 1024, args.steps)
       print(f"gpt2-124M ({p['total'] / 1e6:.0f}M params) batch {batch} seq 1024 bf16: {tok:,.0f} tokens/s, "
             f"{fl / 1e12:.1f} TFLOP/s, MFU {fl / peak_pub:.1%} (published), {fl / peak_meas:.1%} of measured matmul")
     return
-  # This box's matmul rate drifts by +-30 % between minutes (shared VM): measure the peak before and
-  # after the model rows and divide by the larger, so the ratio is conservative.
-  peak0 = matmul_peak(jnp.float32, 1024)
+  # This box's matmul rate drifts by +-30 % between minutes (shared VM): each row divides by the larger
+  # of two peak measurements taken right before and right after its steps, so the ratio is conservative.
   rows = []
   for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
     m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
-    with autodiff_dense():
-      ref = bench(m, batch, seq, args.steps)
-    rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *bench(m, batch, seq, args.steps), ref[1]))
-  peak1 = matmul_peak(jnp.float32, 1024)
-  peak = max(peak0, peak1)
-  print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); measured f32 matmul peak "
-        f"{peak / 1e9:.1f} GFLOP/s (before {peak0 / 1e9:.1f}, after {peak1 / 1e9:.1f})")
+    peak0 = matmul_peak(jnp.float32, 1024)
+    ours, ref = bench(m, batch, seq, args.steps, reference=True)
+    peak = max(peak0, matmul_peak(jnp.float32, 1024))
+    rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1]))
+  print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); peak = measured 1024^2 f32 matmul")
   print(f"{'d_model':>8} {'layers':>6} {'params':>10} {'batch':>5} {'seq':>4} {'tokens/s':>10} {'GFLOP/s':>8} "
-        f"{'/peak':>6} {'autodiff-backward GFLOP/s':>26} {'speedup':>8}")
-  for d, nl, n, batch, seq, tok, fl, ref in rows:
-    print(f"{d:>8} {nl:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {fl / peak:>6.1%} "
-          f"{ref / 1e9:>26.1f} {fl / ref:>7.2f}x")
-
+        f"{'peak':>6} {'/peak':>6} {'plain-JAX GFLOP/s':>18} {'speedup':>8}")
+  for d, nl, n, batch, seq, tok, fl, peak, ref in rows:
+    print(f"{d:>8} {nl:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {peak / 1e9:>6.0f} "
+          f"{fl / peak:>6.1%} {ref / 1e9:>18.1f} {fl / ref:>7.2f}x")
 
 if __name__ == "__main__":
   main()

@@ -154,18 +154,19 @@ def test_downstream_sweep_records_both_stages(ladder):
 
 
 def test_pretrained_beats_scratch(ladder):
-  """The d64 member (pretrained 600 steps, eval loss ~1.98 nats/byte) fine-tuned for 300 steps beats the
-  same architecture fine-tuned from scratch. Measured on this setup before writing the test: validation
-  loss 2.657 vs 2.863 and balanced accuracy 0.153 vs 0.113; with 300 pretraining steps (loss ~2.3) the
-  gap was within noise, hence 600. Plain accuracy is not compared: module_cls validation holds out whole
-  files, so its class mix differs from train's and a model predicting only the two largest classes
-  scores as well (0.27 either way)."""
+  """The d64 member (pretrained 600 steps, eval loss ~2.05 nats/byte) fine-tuned for 300 steps classifies
+  better than the same architecture fine-tuned from scratch, in balanced accuracy on the validation and
+  test splits (measured before writing the test: 0.138 / 0.135 vs 0.116 / 0.122; 16 classes, chance
+  0.0625). Loss is not compared: module_cls holds out whole files, so validation's class mix differs from
+  train's and every fine-tune's validation cross-entropy sits near ln 16 = 2.77 (2.75-2.92 along training,
+  either init); which init came out lower flipped with float-level changes to the model code."""
   d, df = ladder
   ft = df[(df["stage"] == "finetune") & df["run_id"].str.contains("d64")].set_index("init")
-  assert ft.loc["pretrained", "eval_loss"] < ft.loc["scratch", "eval_loss"] - 0.05
-  bal = {init: finetune.evaluate(os.path.join(d, "finetune", "runs", ft.loc[init, "run_id"]), "validation",
+  val = {init: finetune.evaluate(os.path.join(d, "finetune", "runs", ft.loc[init, "run_id"]), "validation",
                                  max_batches=100)["balanced_accuracy"] for init in ("pretrained", "scratch")}
-  assert bal["pretrained"] > bal["scratch"] + 0.01, bal
+  test = ft["test_balanced_accuracy"]
+  assert val["pretrained"] > val["scratch"] and test["pretrained"] > test["scratch"], (val, dict(test))
+  assert (val["pretrained"] + test["pretrained"]) - (val["scratch"] + test["scratch"]) > 0.02, (val, dict(test))
 
 
 def test_relaunch_trains_nothing(ladder):

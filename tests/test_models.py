@@ -127,3 +127,40 @@ def test_dense_gradients_match_autodiff(dtype):
   for a, b in zip(ours, ref):
     assert a.dtype == b.dtype and a.shape == b.shape
     np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("causal,masked", [(True, False), (False, True), (True, True), (False, False)])
+def test_attention_matches_jax_nn(dtype, causal, masked):
+  """layers.attention (written out for CPU speed) must be jax.nn.dot_product_attention, forward and
+  backward, including rows whose keys are all masked (padding)."""
+  from scaling.models import layers
+  r = np.random.default_rng(4)
+  q, k, v = (jnp.asarray(r.normal(size=(2, 7, 3, 8)), dtype) for _ in range(3))
+  mask = jnp.asarray(r.random((2, 7, 7)) > 0.3).at[0, 2].set(False) if masked else None
+  g = jnp.asarray(r.normal(size=(2, 7, 3, 8)), dtype)
+  ours = jax.vjp(lambda *a: layers.attention(*a, mask_BxLxS=mask, is_causal=causal), q, k, v)
+  ref = jax.vjp(lambda *a: jax.nn.dot_product_attention(*a, mask=None if mask is None else mask[:, None],
+                                                         is_causal=causal), q, k, v)
+  tol = 1e-5 if dtype == jnp.float32 else 5e-2
+  for a, b in zip((ours[0], *ours[1](g)), (ref[0], *ref[1](g))):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)
+
+
+def test_layer_norm_gradients_match_autodiff():
+  """layers.layer_norm has a closed-form backward; it must be autodiff's gradient of the plain formula."""
+  from scaling.models import layers
+  r = np.random.default_rng(5)
+  x = jnp.asarray(r.normal(size=(3, 5, 16)) * 3 + 1, jnp.float32)
+  scale, bias = jnp.asarray(r.normal(size=16), jnp.float32), jnp.asarray(r.normal(size=16), jnp.float32)
+  g = jnp.asarray(r.normal(size=(3, 5, 16)), jnp.float32)
+
+  def plain(x, s, b):
+    mean = x.mean(-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(jnp.square(x - mean).mean(-1, keepdims=True) + 1e-5) * s + b
+
+  ours, ref = jax.vjp(layers.layer_norm, x, scale, bias), jax.vjp(plain, x, scale, bias)
+  for a, b in zip((ours[0], *ours[1](g)), (ref[0], *ref[1](g))):
+    assert a.shape == b.shape
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
