@@ -79,7 +79,8 @@ class Local:
 class Pool(Local):
   """`workers` child processes at a time, one task each (`python -m scaling.sweep.worker`): a crash or
   an OOM kill ends that child only. With gpus_per_worker > 0, slot i sees GPUs [i*g, (i+1)*g); with
-  cpus_per_worker > 0 it is pinned to CPU cores [i*c, (i+1)*c) of this process's (wrapping around)."""
+  cpus_per_worker > 0 it is pinned to CPU cores [i*c, (i+1)*c) of this process's (wrapping around;
+  Linux only, where the OS lets a process set its affinity)."""
 
   def __init__(self, e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
     self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
@@ -96,8 +97,8 @@ class Pool(Local):
       g = int(self.e.gpus_per_worker)
       env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(slot * g, (slot + 1) * g))
     pin = None
-    if self.e.get("cpus_per_worker", 0):
-      cores, c = sorted(os.sched_getaffinity(0)), int(self.e.cpus_per_worker)
+    if self.e.cpus_per_worker and hasattr(os, "sched_setaffinity"):  # Linux; elsewhere slots run unpinned
+      cores, c = worker.usable_cpus(), int(self.e.cpus_per_worker)
       mine = {cores[(slot * c + j) % len(cores)] for j in range(c)}
       pin = lambda: os.sched_setaffinity(0, mine)  # noqa: E731  (runs in the child before exec)
     log = os.path.join(self.sweep_dir, "runs", t.run_ids[0], "worker.log")

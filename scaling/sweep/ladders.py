@@ -51,13 +51,13 @@ dataset's metadata (vocabulary, span lengths), building the dataset cache on fir
 """
 
 import math
-import os
 
 import ml_collections
 import numpy as np
 
 from scaling import config as config_lib
 from scaling.models import accounting, sizes as sizes_lib
+from scaling.sweep import worker
 
 KINDS = ("params", "isoflop", "data")
 PARAM_COUNTS = ("nonembed", "total")
@@ -103,7 +103,7 @@ def cpu_pool(s: ml_collections.ConfigDict, max_workers: int = 4) -> ml_collectio
   pinned to its core. Measured on 2 cores: two pinned d64-L2 runs train 1.35x the tokens/s of one run
   using both cores (tiny steps do not keep two cores busy); the runner starts the biggest runs first."""
   s.executor.kind, s.executor.cpus_per_worker = "pool", 1
-  s.executor.workers = max(1, min(max_workers, len(os.sched_getaffinity(0))))
+  s.executor.workers = max(1, min(max_workers, len(worker.usable_cpus())))
   return s
 
 
@@ -193,7 +193,7 @@ def validate(s: ml_collections.ConfigDict) -> None:
     _fail("pack", s.pack, "an integer >= 1")
   if s.executor.kind not in EXECUTORS:
     _fail("executor.kind", s.executor.kind, ", ".join(EXECUTORS))
-  c = s.executor.get("cpus_per_worker", 0)
+  c = s.executor.cpus_per_worker
   if isinstance(c, bool) or not isinstance(c, int) or c < 0:
     _fail("executor.cpus_per_worker", c, "an integer >= 0 (0: no pinning)")
   r = s.rule

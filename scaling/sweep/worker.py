@@ -42,6 +42,13 @@ def _flat(d: dict, prefix: str = "") -> dict:
   return out
 
 
+def usable_cpus() -> list[int]:
+  """The CPU cores this process may run on; all of them where the OS has no affinity API (macOS)."""
+  if hasattr(os, "sched_getaffinity"):
+    return sorted(os.sched_getaffinity(0))
+  return list(range(os.cpu_count() or 1))
+
+
 def plain(cfg) -> dict:
   d = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
   return json.loads(json.dumps(d, default=io._default))  # tuples -> lists, numpy -> python
@@ -166,7 +173,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
           set_aside(dirs[r], fresh=changed)
         io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
-              packed_with=[x for x in run_ids if x != r], cpus=sorted(os.sched_getaffinity(0)))
+              packed_with=[x for x in run_ids if x != r], cpus=usable_cpus())
     todo = list(held)
     if todo:
       _run_and_record([cfgs[r] for r in todo], [dirs[r] for r in todo], main)
