@@ -1,14 +1,14 @@
 """Train-step throughput of GPT sizes vs the matmul peak measured in the same run.
 
   python benchmarks/train_step.py                  # CPU: d_model 128 / 256 / 512, f32
-  python benchmarks/train_step.py --gpu            # GPU: ~124M GPT-2 shape, seq 1024, bf16, MFU vs
+  python benchmarks/train_step.py --gpu [--ablate]  # GPU: ~124M GPT-2 shape, seq 1024, bf16, MFU vs
                                                    # the chip's published bf16 peak and a measured bf16 matmul
 
 Prints tokens/s, model FLOP/s (exact accounting, 3x forward) and the ratio to the peak. The step is
-the one `scaling train` runs (scaling.train.step), on one device, with random tokens. On CPU each size
-also runs the same model as plain JAX writes it (autodiff backward for the projections and LayerNorm,
+the one `scaling train` runs (scaling.train.step), on one device, with random tokens. Each size also
+runs the same model as plain JAX writes it (autodiff backward for the projections and LayerNorm,
 jax.nn.dot_product_attention), its steps alternating with ours: the reference for the hand-written
-pieces in scaling/models/layers.py.
+pieces in scaling/models/layers.py (on GPU: cuDNN's fused attention).
 """
 
 import contextlib
@@ -40,13 +40,14 @@ def matmul_peak(dtype, n: int) -> float:
 
 
 @contextlib.contextmanager
-def plain_jax():
+def plain_jax(implementation: str | None = None):
   """The reference: the same model as plain JAX writes it. Autodiff's backward for the projections and
   LayerNorm, jax.nn.dot_product_attention (why ours differ: scaling/models/layers.py)."""
   saved = layers.dense, layers.attention, layers.layer_norm
   layers.dense = lambda x, w: jnp.einsum("...d,df->...f", x, w)
   layers.attention = lambda q, k, v, *, mask_BxLxS=None, is_causal=False: jax.nn.dot_product_attention(
-      q, k, v, mask=None if mask_BxLxS is None else mask_BxLxS[:, None], is_causal=is_causal)
+      q, k, v, mask=None if mask_BxLxS is None else mask_BxLxS[:, None], is_causal=is_causal,
+      implementation=implementation)
   layers.layer_norm = lambda x, s, b: ((x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(
       jnp.square(x - x.mean(-1, keepdims=True)).mean(-1, keepdims=True) + 1e-5) * s + b)
   try:
@@ -72,13 +73,22 @@ def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
   return [fn.lower(state, b).compile(), state, b]
 
 
-def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int, reference: bool = False) -> list:
-  """-> [(tokens/s, model FLOP/s)] of ours (and of the plain-JAX reference), from the median step time.
-  With the reference, both are compiled first and their steps alternate, so drift in the machine's speed
-  hits both alike."""
-  runs = [compiled_step(m, batch, seq)]
-  if reference:
-    with plain_jax():
+@contextlib.contextmanager
+def attention_impl(impl: str):
+  saved, layers.ATTENTION_IMPL = layers.ATTENTION_IMPL, impl
+  try:
+    yield
+  finally:
+    layers.ATTENTION_IMPL = saved
+
+
+def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int, variants=(contextlib.nullcontext,)) -> list:
+  """-> [(tokens/s, model FLOP/s)] per variant (a context manager the step is built under; the first is
+  ours as shipped), from the median step time. All are compiled first and their steps alternate, so
+  drift in the machine's speed hits them alike."""
+  runs = []
+  for v in variants:
+    with v():
       runs.append(compiled_step(m, batch, seq))
   times = [[] for _ in runs]
   for i in range(steps + 1):  # the first round warms up
@@ -96,19 +106,28 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--gpu", action="store_true")
   ap.add_argument("--steps", type=int, default=10)
+  ap.add_argument("--batch", type=int, default=8, help="--gpu: sequences of 1024 tokens per step")
+  ap.add_argument("--ablate", action="store_true", help="--gpu: also ours with XLA attention and plain JAX "
+                  "with cuDNN attention (two more compiles)")
   args = ap.parse_args()
   dev = jax.devices()[0]
   if args.gpu:
+    # XLA:GPU compiles this step in ~2 min (H200, jax 0.11.2), so the default is two variants at one batch.
     peak_pub, src = metrics.peak_flops()
     peak_meas = matmul_peak(jnp.bfloat16, 8192)
     m = sizes.gpt_model(768, 12, n_heads=12, vocab_size=50304, max_len=1024, dtype="bfloat16")
     print(f"device: {dev.device_kind}; published peak {peak_pub / 1e12:.0f} TFLOP/s ({src}); "
           f"measured bf16 matmul {peak_meas / 1e12:.0f} TFLOP/s")
-    p = accounting.params("gpt", m)
-    for batch in (8, 16, 32):
-      [(tok, fl)] = bench(m, batch, 1024, args.steps)
-      print(f"gpt2-124M ({p['total'] / 1e6:.0f}M params) batch {batch} seq 1024 bf16: {tok:,.0f} tokens/s, "
-            f"{fl / 1e12:.1f} TFLOP/s, MFU {fl / peak_pub:.1%} (published), {fl / peak_meas:.1%} of measured matmul")
+    variants = {"ours (cuDNN attention)": contextlib.nullcontext, "plain JAX (jax.nn XLA attention)": plain_jax}
+    if args.ablate:  # what each hand-written piece is worth on this chip
+      variants |= {"ours, XLA attention": lambda: attention_impl("xla"),
+                   "plain JAX + cuDNN attention": lambda: plain_jax("cudnn")}
+    res = bench(m, args.batch, 1024, args.steps, tuple(variants.values()))
+    print(f"gpt2-124M ({accounting.params('gpt', m)['total'] / 1e6:.0f}M params), batch {args.batch}, seq 1024, "
+          f"bf16 compute (f32 params, AdamW); steps alternate between variants:")
+    for name, (tok, fl) in zip(variants, res):
+      print(f"  {name:<34} {tok:>9,.0f} tokens/s {fl / 1e12:6.1f} TFLOP/s  MFU {fl / peak_pub:6.1%} (published)"
+            f"  {fl / peak_meas:6.1%} of measured matmul  {fl / res[0][1]:5.2f}x ours")
     return
   # This box's matmul rate drifts by +-30 % between minutes (shared VM): each row divides by the larger
   # of two peak measurements taken right before and right after its steps, so the ratio is conservative.
@@ -116,7 +135,7 @@ def main():
   for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
     m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
     peak0 = matmul_peak(jnp.float32, 1024)
-    ours, ref = bench(m, batch, seq, args.steps, reference=True)
+    ours, ref = bench(m, batch, seq, args.steps, (contextlib.nullcontext, plain_jax))
     peak = max(peak0, matmul_peak(jnp.float32, 1024))
     rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1]))
   print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); peak = measured 1024^2 f32 matmul")

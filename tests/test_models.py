@@ -148,6 +148,30 @@ def test_attention_matches_jax_nn(dtype, causal, masked):
     np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)
 
 
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU "
+                    "(run with JAX_PLATFORMS=cuda)")
+def test_attention_uses_cudnn_on_gpu_and_matches_xla():
+  """On GPU, bf16 causal attention runs cuDNN's fused kernel, and equals the XLA form, forward and backward."""
+  from scaling.models import layers
+  r = np.random.default_rng(6)
+  q, k, v, g = (jnp.asarray(r.normal(size=(2, 256, 4, 64)), jnp.bfloat16) for _ in range(4))
+
+  def run(impl):
+    layers.ATTENTION_IMPL = impl
+    try:
+      f = jax.jit(lambda *a: jax.vjp(lambda *b: layers.attention(*b, is_causal=True), *a)[1](g))
+      fwd = jax.jit(lambda *a: layers.attention(*a, is_causal=True))
+      return fwd.lower(q, k, v).as_text(), (fwd(q, k, v), *f(q, k, v))
+    finally:
+      layers.ATTENTION_IMPL = "auto"
+
+  hlo_auto, ours = run("auto")
+  hlo_xla, ref = run("xla")
+  assert "cudnn" in hlo_auto.lower() and "cudnn" not in hlo_xla.lower()
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=5e-2, atol=5e-2)
+
+
 def test_layer_norm_gradients_match_autodiff():
   """layers.layer_norm has a closed-form backward; it must be autodiff's gradient of the plain formula."""
   from scaling.models import layers

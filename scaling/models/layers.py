@@ -98,13 +98,34 @@ def _dense_bwd(res, g_xF):
 dense.defvjp(_dense_fwd, _dense_bwd)
 
 
+# Which attention kernel `attention` runs: "auto" = cuDNN's fused (flash) attention where it applies (GPU,
+# 16-bit inputs, no padding mask, head_dim a multiple of 8 up to 128), the XLA form below elsewhere;
+# "xla" / "cudnn" force one. Read at trace time.
+ATTENTION_IMPL = "auto"
+
+
+def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None) -> bool:
+  if ATTENTION_IMPL not in ("auto", "xla", "cudnn"):
+    raise ValueError(f"layers.ATTENTION_IMPL={ATTENTION_IMPL!r}: expected 'auto', 'xla' or 'cudnn'")
+  if ATTENTION_IMPL != "auto":
+    return ATTENTION_IMPL == "cudnn"
+  k = q_BxLxHxK.shape[-1]
+  return (jax.default_backend() == "gpu" and mask_BxLxS is None and k % 8 == 0 and k <= 128
+          and q_BxLxHxK.dtype in (jnp.bfloat16, jnp.float16))
+
+
 def attention(q_BxLxHxK: jax.Array, k_BxSxHxK: jax.Array, v_BxSxHxK: jax.Array, *,
               mask_BxLxS: jax.Array | None = None, is_causal: bool = False) -> jax.Array:
-  """softmax(q k^T / sqrt(K)) v per head, logits and softmax in f32. Written out rather than
+  """softmax(q k^T / sqrt(K)) v per head, logits and softmax in f32. On GPU (see ATTENTION_IMPL) cuDNN's
+  fused kernel, which never materializes the [B, H, L, S] scores. Otherwise written out rather than
   jax.nn.dot_product_attention (whose default is this same XLA computation) because that one contracts
   in [B, L, H, K] layout and masks with a select: on CPU this runs the d_model 256 / 512 train step
   6 % / 4 % faster (benchmarks/RESULTS.md). Here: one transpose per operand into [B, H, L, K],
   the causal mask as an additive bias (nothing to select in the backward), the scale folded into q."""
+  if _use_cudnn(q_BxLxHxK, mask_BxLxS):
+    return jax.nn.dot_product_attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, implementation="cudnn",
+                                        mask=None if mask_BxLxS is None else mask_BxLxS[:, None],
+                                        is_causal=is_causal)
   k = q_BxLxHxK.shape[-1]
   q_BxHxLxK = jnp.swapaxes(q_BxLxHxK * jnp.asarray(1 / math.sqrt(k), q_BxLxHxK.dtype), 1, 2)
   k_BxHxSxK, v_BxHxSxK = jnp.swapaxes(k_BxSxHxK, 1, 2), jnp.swapaxes(v_BxSxHxK, 1, 2)
