@@ -9,8 +9,8 @@ L(N) = E + A N^-alpha through the lowest held-out loss per size, with 95 % boots
 N is non-embedding parameters for the neural families and stored n-gram entries for the n-gram model.
 
 How to read it: GPT, the MLP and the n-gram model are scored on the same thing (nats per next byte);
-the encoder-decoder's loss is on span-corruption targets, a different (easier per token) task, so its
-level is not comparable and its slope is. Kaplan's finding was that Transformers keep improving with N
+the encoder-decoder's loss is on span-corruption targets (50 % noise, see configs/sweeps/families_lm.py
+for why not T5's 15 %), a different task, so its level is not comparable and its slope is. Kaplan's finding was that Transformers keep improving with N
 where LSTMs flatten; here the analogue is a fixed 8-byte context (MLP) and a count-based model
 (n-gram) flattening while GPT keeps going. At D = 4e6 tokens the sizes are small (3e3 .. 6e4: only
 the largest GPT and encoder-decoder have 2+ layers), so expect bends, not clean power laws; the
@@ -37,7 +37,7 @@ def main(argv=None) -> dict:
   fit = common.write_fit(args.sweep_dir, df, fits, law="families", n_boot=args.n_boot, skipped=skipped)
 
   fig = plot.loss_vs_size_figure(df, fit)
-  fig.axes[0].set_title("Loss vs model size (transformer: span-corruption loss, a different task)")
+  fig.axes[0].set_title("Loss vs model size\n(transformer: span-corruption loss, a different task)")
   common.fit_ylim(fig.axes[0], df["eval_loss"])
   figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
 

@@ -58,6 +58,9 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       c.model.num_features, c.model.num_classes = int(info["num_features"]), int(info["num_classes"])
     elif not c.model.get("vocab_size"):
       c.model.vocab_size = int(info["vocab_size"])
+    elif info.get("vocab_size") and c.model.vocab_size < info["vocab_size"]:  # else: NaN logits at step 1
+      raise ValueError(f"model.vocab_size: {c.model.vocab_size} is smaller than the data's {info['vocab_size']} "
+                       f"token ids (tokenizer {info['tokenizer']!r}, task {info['task']!r}); 0 takes it from the data")
     if c.data.get("task") == "module_cls":
       c.model.num_classes = int(info["num_classes"])
     if c.family in ("gpt", "transformer") and not c.get("init_from"):  # a checkpoint fixes max_len

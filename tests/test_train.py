@@ -182,6 +182,7 @@ def test_divergence_is_recorded(tmp_path, data_dir):
     (dict(mesh__data=3), "mesh: data\\*fsdp\\*tensor = 3"),
     (dict(data__batch_size=12), "data.batch_size: the \\(micro-\\)batch 12 is not divisible"),
     (dict(train__schedule="exponential"), "train.schedule: unknown 'exponential'"),
+    (dict(model__vocab_size=100), "model.vocab_size: 100 is smaller than the data's 259 token ids"),
 ])
 def test_bad_config_fails_before_compiling(tmp_path, data_dir, over, match):
   before = jax.config.jax_log_compiles
