@@ -1,6 +1,7 @@
 """Scaling-law fits recover known laws; bad input fails with one clear line."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.optimize
 import threadpoolctl
@@ -142,6 +143,24 @@ def test_power_law_flags_no_saturation():
   f = fit.power(x, 50 * x ** -0.1, n_boot=20)  # a pure power law: E goes to its bound
   assert f["params"]["E"] < 1e-3 and "E is at its bound" in f["notes"][0]
   assert "note: E is at its bound" in fit.format_table({"fits": {"p": f}})
+
+
+def test_three_sizes_give_no_false_interval():
+  """E + A x^-alpha through 3 sizes is exact; the bootstrap can only redraw those 3 points, so an
+  interval would have zero width. power() reports none; fit_frame('auto') fits the 2-parameter law."""
+  x = np.array([1e4, 4e4, 1.6e5])
+  y = 1.5 + 30 * x ** -0.3
+  f = fit.power(x, y, n_boot=50)
+  assert all(np.isnan(v).all() for v in f["ci"].values()) and f["n_boot"] == 0
+  assert any("no interval" in n for n in f["notes"]) and fit.predict_band(f, x) is None
+  assert fit.predict(f, x) == pytest.approx(y, rel=1e-3)  # the point fit itself is still there
+  df = pd.DataFrame(dict(run_id=[f"r{i}" for i in range(7)], status="completed", family=["a"] * 3 + ["b"] * 4,
+                         params_nonembed=[*x, *np.geomspace(1e4, 1e6, 4)],
+                         eval_loss=[*y, *(1.5 + 30 * np.geomspace(1e4, 1e6, 4) ** -0.3)]))
+  out = fit.fit_frame(df, n_boot=50)
+  assert "kaplan/a" in out["fits"] and "power/a" in out["skipped"] and "power/b" in out["fits"]
+  lo, hi = out["fits"]["kaplan/a"]["ci"]["alpha"]
+  assert lo < out["fits"]["kaplan/a"]["params"]["alpha"] < hi
 
 
 def test_extrapolation_check_predicts_held_out_sizes():

@@ -204,11 +204,18 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
   def named(th):
     th = np.atleast_2d(th)
     return {"E": np.exp(th[:, 0]), "A": np.exp(th[:, 1] + th[:, 2] * np.log(x0)), "alpha": th[:, 2]}
+  notes = _boundary_notes(theta, loss)
+  if np.unique(x).size == 3:
+    # The only resamples with 3 distinct sizes are the data itself: every "bootstrap" fit would be the
+    # same curve, a zero-width interval that looks like certainty.
+    boot = np.full_like(boot, np.nan)
+    notes.append(f"3 {x_name} values for 3 parameters: the curve passes through every point and the "
+                 "bootstrap has nothing to resample, so there is no interval; add sizes or fit 'kaplan'")
   samples = named(boot)
   return dict(law="power", x=x_name, n=len(x), params={k: float(v[0]) for k, v in named(theta).items()},
               derived={}, ci=_ci(samples), boot=samples, objective=obj, starts_at_optimum=at_best,
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())],
-              notes=_boundary_notes(theta, loss))
+              notes=notes)
 
 
 def _boundary_notes(theta: np.ndarray, loss: np.ndarray) -> list[str]:
@@ -577,6 +584,10 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     xc = _x_column(fdf, x)
     if law in ("auto", "power", "kaplan"):
       name = "kaplan" if law == "kaplan" else "power"
+      if law == "auto" and xc in fdf.columns and fdf[xc].nunique() == 3:
+        out["skipped"][f"power/{fam}"] = ("3 sizes for E, A, alpha: the curve would pass through every point "
+                                          "with no interval; fitted kaplan (x_c / x)^alpha instead")
+        name = "kaplan"
       attempt("fits", f"{name}/{fam}", _size_fit, name, fdf, xc, loss, fam, boot)
     if law == "auto":
       attempt("extrapolation", f"power/{fam}", _size_extrapolation, fdf, xc, loss, fam, holdout, boot)
