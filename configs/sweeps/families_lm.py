@@ -6,10 +6,11 @@ also `scaling sweep --config=configs/sweeps/families_lm.py[:smoke|:full]`.
   transformer  encoder-decoder Transformer on span corruption with 50 % noise, mean span 3 (UL2's
                "X-denoiser", Tay et al. 2022; T5's default is 15 %): the loss is on the decoder's targets
                (sentinels + masked bytes), a different task from next-byte prediction, so compare its
-               slope, not its level. At 15 % a 141-byte window yields 29 decoder targets, so at the same D
-               the encoder-decoder trains on ~5x fewer loss tokens than GPT and every size sits on the
-               same data-starved plateau (measured: 2.42 -> 2.33 from 1e4 to 1e5 params; GPT after the
-               same ~0.8M loss tokens is at ~2.3 too). At 50 %: 129 targets per 191-byte window.
+               slope, not its level. At 15 % a 141-byte window becomes 128 encoder + 29 decoder tokens, so
+               at the same D (encoder + decoder tokens, 4M) it trains on 0.74M loss tokens to GPT's 4M,
+               and every size sat on the same data-starved plateau (measured: 2.42 -> 2.33 from 1e4 to
+               1e5 params; GPT after 0.74M tokens is at ~2.3 too). At 50 %: 128 + 129 tokens per
+               191-byte window, 2.0M loss tokens; measured 2.92 -> 2.47.
   dnn          fixed-context MLP LM (8 previous bytes, 32-dim embeddings): next-byte loss
   ngram        interpolated Kneser-Ney, orders 1 .. 5 on the same first D training tokens
                (size = stored n-grams)
