@@ -12,6 +12,9 @@ from scaling import models
 SCHEDULES = ("cosine", "wsd", "constant", "linear")
 OPTIMIZERS = ("adamw", "sgd", "momentum")
 NEURAL = ("gpt", "transformer", "dnn")
+# What each neural family can train on: GPT next-token LM or snippet classification (module_cls, its
+# classification head), the encoder-decoder span corruption, the MLP a fixed-context LM or classification.
+TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": ("span",), "dnn": ("lm", "classify")}
 BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
 
 
@@ -53,6 +56,7 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.get("init_from"):  # fine-tuning: the architecture is the pretrained run's (see train/finetune.py)
       from scaling.train import finetune
       finetune.inherit_model(c)
+    check_task(c)
     info = pipeline.dataset_info(c.data)
     if c.family == "dnn" and c.model.head == "classify":
       c.model.num_features, c.model.num_classes = int(info["num_features"]), int(info["num_classes"])
@@ -78,6 +82,17 @@ def _num(section, field, *, lo=None, integer=False, allow_zero=True):
                      + (f" > {lo}" if lo is not None else "") + (" or 0" if allow_zero and lo is not None else ""))
 
 
+def check_task(c: ml_collections.ConfigDict) -> None:
+  """The family can train on data.task (else a shape error deep inside the first trace)."""
+  task = c.data.get("task", "lm")
+  if task not in TASKS_OF[c.family]:
+    raise ValueError(f"data.task: {task!r} does not fit family {c.family!r}; allowed: "
+                     f"{', '.join(TASKS_OF[c.family])}")
+  if c.family == "dnn" and c.model.get("head", "lm") != ("classify" if task == "classify" else "lm"):
+    raise ValueError(f"model.head: {c.model.get('head')!r} does not fit data.task={task!r}; allowed: "
+                     f"{'classify' if task == 'classify' else 'lm'}")
+
+
 def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None:
   """One clear ValueError naming the field and what is allowed. Run before anything compiles."""
   if c.family not in NEURAL + BASELINES:
@@ -87,9 +102,7 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
     return baseline_run.validate(c)
   models.validate(c.family, c.model)
   d, t = c.data, c.train
-  if d.get("task") == "module_cls" and c.family != "gpt":
-    raise ValueError(f"data.task: 'module_cls' classifies token snippets with a GPT head; family "
-                     f"{c.family!r} not allowed; allowed: gpt")
+  check_task(c)
   if c.family == "gpt" and c.model.get("num_classes", 0) and d.get("task") != "module_cls":
     raise ValueError(f"model.num_classes: a GPT classification head needs data.task='module_cls', got "
                      f"{d.get('task')!r}; allowed: 0 for other tasks")

@@ -183,6 +183,7 @@ def test_divergence_is_recorded(tmp_path, data_dir):
     (dict(data__batch_size=12), "data.batch_size: the \\(micro-\\)batch 12 is not divisible"),
     (dict(train__schedule="exponential"), "train.schedule: unknown 'exponential'"),
     (dict(model__vocab_size=100), "model.vocab_size: 100 is smaller than the data's 259 token ids"),
+    (dict(data__task="span"), "data.task: 'span' does not fit family 'gpt'; allowed: lm, module_cls"),
 ])
 def test_bad_config_fails_before_compiling(tmp_path, data_dir, over, match):
   before = jax.config.jax_log_compiles
@@ -190,6 +191,22 @@ def test_bad_config_fails_before_compiling(tmp_path, data_dir, over, match):
     loop.train(tiny(**over), str(tmp_path / "bad"))
   assert not (tmp_path / "bad").exists()  # nothing written, nothing compiled
   assert before == jax.config.jax_log_compiles
+
+
+@pytest.mark.parametrize("family,task,head,match", [
+    ("transformer", "lm", None, "data.task: 'lm' does not fit family 'transformer'; allowed: span"),
+    ("dnn", "classify", "lm", "model.head: 'lm' does not fit data.task='classify'; allowed: classify"),
+])
+def test_family_task_mismatch_is_one_line(tmp_path, data_dir, family, task, head, match):
+  c = config.base(family, "tiny")
+  c.data.task, c.train.steps = task, 1
+  if task == "classify":
+    c.data.name = "digits"
+  if head:
+    c.model.head = head
+  with pytest.raises(ValueError, match=match):
+    loop.train(c, str(tmp_path / "bad"))
+  assert not (tmp_path / "bad").exists()
 
 
 def test_cli_reports_bad_config_in_one_line(tmp_path, data_dir):
