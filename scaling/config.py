@@ -72,14 +72,21 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def _num(section, field, *, lo=None, integer=False, allow_zero=True):
+def _num(section, field, *, lo=None, integer=False, allow_zero=True, name="train"):
   v = section.get(field)
   ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
   if ok and lo is not None:
     ok = v > lo or (allow_zero and v == 0)
   if not ok:
-    raise ValueError(f"{field}: got {v!r}; allowed: {'an integer' if integer else 'a number'}"
+    raise ValueError(f"{name}.{field}: got {v!r}; allowed: {'an integer' if integer else 'a number'}"
                      + (f" > {lo}" if lo is not None else "") + (" or 0" if allow_zero and lo is not None else ""))
+
+
+def _fraction(t, field: str, lo: float, hi: float, hi_open: bool = False):
+  v = t.get(field)
+  ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v and (v < hi if hi_open else v <= hi)
+  if not ok:
+    raise ValueError(f"train.{field}: got {v!r}; allowed: a number in [{lo}, {hi}{')' if hi_open else ']'}")
 
 
 def check_task(c: ml_collections.ConfigDict) -> None:
@@ -122,6 +129,18 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
     _num(t, f, lo=0, integer=True, allow_zero=f == "steps")
   for f in ("tokens", "flops", "weight_decay", "grad_clip", "z_loss", "eval_every", "checkpoint_every"):
     _num(t, f, lo=0)
+  for f in ("log_every", "eval_batches", "keep_checkpoints"):
+    _num(t, f, lo=0, integer=True, allow_zero=False)
+  w = t.get("warmup_steps")
+  if isinstance(w, bool) or not isinstance(w, int) or w < -1:
+    raise ValueError(f"train.warmup_steps: got {w!r}; allowed: an integer >= 0, or -1 (warmup_frac of the run)")
+  _num(t, "eps", lo=0, allow_zero=False)
+  _num(t, "divergence_threshold", lo=0, allow_zero=False)
+  _fraction(t, "warmup_frac", 0.0, 1.0, hi_open=True)
+  _fraction(t, "decay_frac", 0.0, 1.0)
+  _fraction(t, "min_lr_ratio", 0.0, 1.0)
+  for f in ("b1", "b2", "momentum"):
+    _fraction(t, f, 0.0, 1.0, hi_open=True)
   if not (t.steps or t.tokens or t.flops):
     raise ValueError("train.steps: one of train.steps, train.tokens, train.flops must be > 0")
   if d.batch_size % t.accum_steps:

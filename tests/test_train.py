@@ -184,6 +184,10 @@ def test_divergence_is_recorded(tmp_path, data_dir):
     (dict(train__schedule="exponential"), "train.schedule: unknown 'exponential'"),
     (dict(model__vocab_size=100), "model.vocab_size: 100 is smaller than the data's 259 token ids"),
     (dict(data__task="span"), "data.task: 'span' does not fit family 'gpt'; allowed: lm, module_cls"),
+    (dict(train__log_every=0), "train.log_every: got 0; allowed: an integer > 0"),  # was a ZeroDivisionError
+    (dict(train__warmup_frac=2.0), "train.warmup_frac: got 2.0; allowed: a number in \\[0.0, 1.0\\)"),
+    (dict(train__b2=1.0), "train.b2: got 1.0; allowed: a number in \\[0.0, 1.0\\)"),
+    (dict(train__warmup_steps=-3), "train.warmup_steps: got -3; allowed: an integer >= 0, or -1"),
 ])
 def test_bad_config_fails_before_compiling(tmp_path, data_dir, over, match):
   before = jax.config.jax_log_compiles
