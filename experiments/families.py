@@ -1,5 +1,5 @@
 """Model families on one loss-vs-parameters figure (cf. Kaplan et al. 2020 Fig. 7, Transformers vs LSTMs):
-GPT, encoder-decoder Transformer (span corruption), fixed-context MLP LM and Kneser-Ney n-gram, every
+GPT, encoder-decoder Transformer (prefix LM), fixed-context MLP LM and Kneser-Ney n-gram, every
 family trained on the same D tokens of the embedded corpus.
 
   python experiments/families.py [--sweep_dir=sweeps/families] [--full] [--smoke]
@@ -8,12 +8,12 @@ One ladder per family (configs/sweeps/families_lm.py), all in one sweep; per fam
 L(N) = E + A N^-alpha through the lowest held-out loss per size, with 95 % bootstrap intervals.
 N is non-embedding parameters for the neural families and stored n-gram entries for the n-gram model.
 
-How to read it: GPT, the MLP and the n-gram model are scored on the same thing (nats per next byte);
-the encoder-decoder's loss is on span-corruption targets (50 % noise, see configs/sweeps/families_lm.py
-for why not T5's 15 %), a different task, so its level is not comparable and its slope is. Kaplan's finding was that Transformers keep improving with N
-where LSTMs flatten; here the analogue is a fixed 8-byte context (MLP) and a count-based model
-(n-gram) flattening while GPT keeps going. At D = 4e6 tokens the sizes are small (3e3 .. 6e4: only
-the largest GPT and encoder-decoder have 2+ layers), so expect bends, not clean power laws; the
+How to read it: every family is scored in nats per next byte on held-out text; the encoder-decoder as
+a prefix LM (encoder: first half of each window; loss on the second half, given at least half a window
+of context; why not span corruption: configs/sweeps/families_lm.py). Kaplan's finding was that
+Transformers keep improving with N where LSTMs flatten; here the analogue is a fixed 8-byte context
+(MLP) and a count-based model (n-gram) flattening while GPT keeps going. At D = 4e6 tokens the sizes
+are small (3e3 .. 1e5: only the largest GPT has 2 layers), so expect bends, not clean power laws; the
 n-gram model runs out of counts by order 4-5.
 """
 
@@ -37,7 +37,7 @@ def main(argv=None) -> dict:
   fit = common.write_fit(args.sweep_dir, df, fits, law="families", n_boot=args.n_boot, skipped=skipped)
 
   fig = plot.loss_vs_size_figure(df, fit)
-  fig.axes[0].set_title("Loss vs model size\n(transformer: span-corruption loss, a different task)")
+  fig.axes[0].set_title("Loss vs model size at D = 4M tokens\n(transformer: encoder-decoder, prefix LM)")
   common.fit_ylim(fig.axes[0], df["eval_loss"])
   figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
 

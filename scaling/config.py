@@ -13,8 +13,9 @@ SCHEDULES = ("cosine", "wsd", "constant", "linear")
 OPTIMIZERS = ("adamw", "sgd", "momentum")
 NEURAL = ("gpt", "transformer", "dnn")
 # What each neural family can train on: GPT next-token LM or snippet classification (module_cls, its
-# classification head), the encoder-decoder span corruption, the MLP a fixed-context LM or classification.
-TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": ("span",), "dnn": ("lm", "classify")}
+# classification head), the encoder-decoder span corruption or prefix LM, the MLP a fixed-context LM or
+# classification.
+TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": ("span", "prefix_lm"), "dnn": ("lm", "classify")}
 BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
 
 

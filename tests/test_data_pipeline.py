@@ -159,6 +159,27 @@ def test_span_corruption_inverts_to_the_original_text(data_dir, corpus_dir):
   assert not np.array_equal(t1, t2)
 
 
+def test_prefix_lm_splits_each_window_into_prefix_and_continuation(data_dir, corpus_dir):
+  """Encoder inputs = first half of a seq_len window, targets = second half, decoder inputs = targets
+  shifted right from the prefix's last token; windows tile the split once per epoch (in-memory and
+  streamed alike)."""
+  for streamed in (False, True):
+    cfg = _cfg(corpus_dir, task="prefix_lm", seq_len=20, batch_size=4, order="stream", streaming=streamed)
+    info = pipeline.dataset_info(cfg)
+    assert (info["inputs_len"], info["targets_len"], info["vocab_size"]) == (10, 10, 259)
+    stream = pipeline.load_tokens(cfg, "validation").tolist()
+    windows = []
+    for b in _batches(cfg, split="validation", shuffle=False):
+      assert b["inputs"].shape == b["input_mask"].shape == b["targets"].shape == b["decoder_inputs"].shape == (4, 10)
+      for x, m, d, y, w in zip(b["inputs"], b["input_mask"], b["decoder_inputs"], b["targets"], b["weights"]):
+        if w.all():
+          assert m.all() and d[0] == x[-1] and list(d[1:]) == list(y[:-1])
+          windows.append(list(x) + list(y))
+        else:
+          assert not w.any()  # a padding row of the final batch
+    assert windows == [stream[i:i + 20] for i in range(0, len(stream) - 19, 20)]
+
+
 def test_span_noise_statistics():
   sl = tasks.span_lengths(512, 0.15, 3.0)
   rngs = [np.random.default_rng(i) for i in range(64)]

@@ -170,6 +170,18 @@ def test_bf16_trains(tmp_path, data_dir):
   assert np.mean(losses[-5:]) < losses[0] - 1.0  # from ~5.6 nats (uniform over 259) well down
 
 
+def test_encoder_decoder_trains_on_prefix_lm(tmp_path, data_dir):
+  """The encoder-decoder on the prefix-LM task: next-byte loss on each window's second half, counted as
+  seq_len tokens per example (encoder + decoder)."""
+  c = config.base("transformer", "nano", task="prefix_lm")
+  c.data.update(seq_len=32, batch_size=16)
+  c.train.update(steps=40, lr=3e-3, log_every=1, eval_batches=2, progress=False, warmup_steps=2)
+  r = loop.train(c, str(tmp_path / "pl"))
+  losses = [x["train_loss"] for x in io.read_jsonl(str(tmp_path / "pl" / "metrics.jsonl")) if "train_loss" in x]
+  assert r["status"] == "completed" and r["tokens"] == 40 * 16 * 32
+  assert np.mean(losses[-5:]) < losses[0] - 1.5 and r["eval_loss"] < 4.0  # from ln 259 = 5.56
+
+
 def test_divergence_is_recorded(tmp_path, data_dir):
   c = tiny(steps=30, train__lr=1e4, train__grad_clip=0.0, train__warmup_steps=0)
   r = loop.train(c, str(tmp_path / "div"))
@@ -198,7 +210,7 @@ def test_bad_config_fails_before_compiling(tmp_path, data_dir, over, match):
 
 
 @pytest.mark.parametrize("family,task,head,match", [
-    ("transformer", "lm", None, "data.task: 'lm' does not fit family 'transformer'; allowed: span"),
+    ("transformer", "lm", None, "data.task: 'lm' does not fit family 'transformer'; allowed: span, prefix_lm"),
     ("dnn", "classify", "lm", "model.head: 'lm' does not fit data.task='classify'; allowed: classify"),
 ])
 def test_family_task_mismatch_is_one_line(tmp_path, data_dir, family, task, head, match):

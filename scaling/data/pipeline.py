@@ -22,7 +22,7 @@ import numpy as np
 from scaling.data import corpus, markov, sources, stdlib, streaming, tasks, tokens
 from scaling.data.tokenizer import get_tokenizer
 
-TASKS = ("lm", "span", "classify", "module_cls")
+TASKS = ("lm", "span", "prefix_lm", "classify", "module_cls")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
                 mean_noise_span_length=3.0, num_threads=1, prefetch=8, streaming="auto",
                 load_tokens_limit=1 << 27, order="permuted")
@@ -67,7 +67,7 @@ def spec_of(data_cfg) -> Spec:
     v = d.get(k, DEFAULTS[k])
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
       raise ValueError(f"data.{k}: {v!r} must be a positive integer")
-  if task in ("lm", "span", "module_cls") and int(d.get("seq_len", DEFAULTS["seq_len"])) < 2:
+  if task in ("lm", "span", "prefix_lm", "module_cls") and int(d.get("seq_len", DEFAULTS["seq_len"])) < 2:
     raise ValueError(f"data.seq_len: {d.get('seq_len')} must be >= 2")
   nd = float(d.get("noise_density", DEFAULTS["noise_density"]))
   if not 0.0 < nd < 1.0:
@@ -116,7 +116,7 @@ def _option(spec: Spec, key: str):
 
 
 def _streamed(spec: Spec, split: str) -> bool:
-  return spec.task in ("lm", "span") and streaming.wanted(_option(spec, "streaming"), _source(spec), split)
+  return spec.task in ("lm", "span", "prefix_lm") and streaming.wanted(_option(spec, "streaming"), _source(spec), split)
 
 
 def _span_lengths(spec: Spec) -> tasks.SpanLengths:
@@ -136,6 +136,8 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
   elif spec.task == "span":
     raw = _span_lengths(spec).raw
     out = {"start": tasks.window_starts(ts.doc_starts, len(ts), raw, raw, src.windows_within_docs)}
+  elif spec.task == "prefix_lm":
+    out = {"start": tasks.window_starts(ts.doc_starts, len(ts), spec.seq_len, spec.seq_len, src.windows_within_docs)}
   else:
     labels = _module_labels(spec)
     recs = src.split(split)
@@ -183,6 +185,8 @@ def dataset_info(data_cfg) -> dict[str, Any]:
               metadata=src.metadata, tfds_name=src.builder.info.full_name, streaming=streamed,
               num_tokens={s: None if streamed[s] else len(_token_split(spec, s)) for s in corpus.SPLITS},
               num_examples={s: None if streamed[s] else len(_examples(spec, s)["start"]) for s in corpus.SPLITS})
+  if spec.task == "prefix_lm":
+    info.update(inputs_len=spec.seq_len // 2, targets_len=spec.seq_len - spec.seq_len // 2)
   if spec.task == "span":
     sl = _span_lengths(spec)
     info.update(vocab_size=tok.vocab_size + sl.spans, sentinel_start=tok.vocab_size, num_sentinels=sl.spans,
@@ -241,6 +245,15 @@ def _batch_fn(spec: Spec, split: str, seed: int) -> Callable[[tuple], dict]:
       valid = idx >= 0
       return tasks.lm_batch(stream, starts[np.where(valid, idx, 0)], valid, spec.seq_len, tok.pad_id)
     return lm
+
+  if spec.task == "prefix_lm":
+
+    def prefix_lm(t):
+      pos, idx = t
+      valid = idx >= 0
+      w = tasks.gather(stream, starts[np.where(valid, idx, 0)], spec.seq_len)
+      return tasks.prefix_lm_batch(w, np.broadcast_to(valid[:, None], w.shape), tok.pad_id)
+    return prefix_lm
 
   if spec.task == "module_cls":
     labels = ex["label"]

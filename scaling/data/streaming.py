@@ -57,7 +57,7 @@ def make_loader(source: Source, tok: Tokenizer, split: str, *, task: str, seq_le
   if order_seed is not None:  # None: record order.
     ds = ds.shuffle(seed=order_seed)
   ds = ds.repeat(num_epochs)[process_index::process_count].map(_encoder(source, tok))
-  length = seq_len + 1 if task == "lm" else span.raw
+  length = {"lm": seq_len + 1, "prefix_lm": seq_len}.get(task) or span.raw
   packed = grain.experimental.ConcatThenSplitIterDataset(ds.to_iter_dataset(read_options),
                                                          length_struct={"tokens": length})
   packed = packed.batch(rows, drop_remainder=False)
@@ -71,6 +71,12 @@ def make_loader(source: Source, tok: Tokenizer, split: str, *, task: str, seq_le
               "targets": np.where(keep, w[:, 1:], tok.pad_id).astype(np.int32),
               "weights": keep.astype(np.float32)}
     return packed.map(lm)
+  if task == "prefix_lm":
+
+    def prefix_lm(b):
+      b = _pad_rows(b, rows)
+      return tasks.prefix_lm_batch(b["tokens"].astype(np.int32), b["tokens_segment_ids"] > 0, tok.pad_id)
+    return packed.map(prefix_lm)
 
   def corrupt(index, b):
     b = _pad_rows(b, rows)

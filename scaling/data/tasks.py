@@ -1,4 +1,4 @@
-"""What a batch means, per task: LM windows, T5 span corruption, classification arrays, module_cls.
+"""What a batch means, per task: LM windows, T5 span corruption, prefix LM, classification arrays, module_cls.
 
 The functions here are pure numpy on whole batches (vectorized); pipeline.py decides which rows
 form a batch (shuffle, repeat, per-process shard) with grain.
@@ -131,6 +131,23 @@ def span_corrupt(x_BxR: np.ndarray, mask_BxR: np.ndarray, sl: SpanLengths, tok: 
   dec = np.concatenate([np.full((b, 1), tok.bos_id, dtype=np.int32), tgt[:, :-1]], axis=1)
   return {"inputs": inputs, "decoder_inputs": dec, "targets": tgt,
           "weights": np.ones_like(tgt, dtype=np.float32), "input_mask": input_mask}
+
+
+# Prefix LM (T5's "prefix language modeling" objective, Raffel et al. 2020 §3.3): a window of seq_len
+# tokens, the encoder reads the first half, the decoder predicts the second half token by token. Its
+# loss is next-token nats on the continuation: the same quantity as a GPT's (given >= seq_len/2 context).
+
+
+def prefix_lm_batch(w_BxS: np.ndarray, keep_BxS: np.ndarray, pad_id: int) -> dict:
+  """Windows (and which of their tokens are real) -> encoder inputs = first half, decoder targets = the
+  rest, decoder inputs = targets shifted right by one (starting from the prefix's last token)."""
+  p = w_BxS.shape[1] // 2
+  keep_BxP, keep_BxT = keep_BxS[:, :p], keep_BxS[:, p:] & keep_BxS[:, p - 1:-1]
+  return {"inputs": np.where(keep_BxP, w_BxS[:, :p], pad_id).astype(np.int32),
+          "input_mask": keep_BxP.astype(np.float32),
+          "decoder_inputs": np.where(keep_BxT, w_BxS[:, p - 1:-1], pad_id).astype(np.int32),
+          "targets": np.where(keep_BxT, w_BxS[:, p:], pad_id).astype(np.int32),
+          "weights": keep_BxT.astype(np.float32)}
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                   'data'    data ladder: one `size`, one run per tokens in `token_budgets`
   family          gpt | transformer | dnn, or a classic baseline svm | tree | forest | logreg | ngram
                   (baselines run through `scaling.baselines.run.run`; their budget is data.train_examples)
-  task            '' (the family's default) or a data task (lm, span, classify)
+  task            '' (the family's default) or a data task (lm, span, prefix_lm, classify)
   sizes           names ('tiny', see scaling/models/sizes.py) or target non-embedding parameter counts
                   (3e5 -> `sizes.from_params`); `logspace(lo, hi, n)` makes a log-spaced tuple
   size            the data ladder's one size (a name or a number as a string, e.g. '3e5')
@@ -268,7 +268,7 @@ def shapes(c: ml_collections.ConfigDict) -> dict:
   b, task = c.data.batch_size, c.data.get("task", "lm")
   if task == "classify":
     return {"x": (b, c.model.num_features), "label": (b,)}
-  if task == "span":
+  if task in ("span", "prefix_lm"):
     info = pipeline.dataset_info(c.data)
     return {"inputs": (b, info["inputs_len"]), "targets": (b, info["targets_len"])}
   return {"inputs": (b, c.data.seq_len)}

@@ -25,7 +25,7 @@ def forward(model, batch: dict, task: str):
   """-> logits_...xV (f32), integer targets, weights; for every task the loss is a weighted CE."""
   if task == "lm":
     return model(batch["inputs"]), batch["targets"], batch["weights"]
-  if task == "span":
+  if task in ("span", "prefix_lm"):  # encoder-decoder
     logits = model(batch["inputs"], batch["decoder_inputs"], batch["input_mask"])
     return logits, batch["targets"], batch["weights"]
   if task == "classify":
@@ -34,7 +34,7 @@ def forward(model, batch: dict, task: str):
   if task == "module_cls":  # token snippets -> class (GPT classification head); weight 0 marks padding rows
     labels_B = batch["label"]
     return model.classify(batch["inputs"]), labels_B, batch.get("weights", jnp.ones(labels_B.shape, jnp.float32))
-  raise ValueError(f"data.task: unknown {task!r}; allowed: lm, span, classify, module_cls")
+  raise ValueError(f"data.task: unknown {task!r}; allowed: lm, span, prefix_lm, classify, module_cls")
 
 
 def loss_sums(logits, targets, weights, z_loss: float) -> dict:
