@@ -213,7 +213,7 @@ def load_tokens(data_cfg, split: str) -> np.ndarray:
   For a streamed (huge) split: its first data.load_tokens_limit tokens, in record order."""
   spec = spec_of(data_cfg)
   if spec.task == "classify":
-    raise ValueError("data.task: load_tokens needs a text task ('lm', 'span', 'module_cls'), got 'classify'")
+    raise ValueError("data.task: load_tokens needs a text task ('lm', 'span', 'prefix_lm', 'module_cls'), got 'classify'")
   if split not in corpus.SPLITS:
     raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
   if _streamed(spec, split):
