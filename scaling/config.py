@@ -15,7 +15,8 @@ NEURAL = ("gpt", "transformer", "dnn")
 # What each neural family can train on: GPT next-token LM or snippet classification (module_cls, its
 # classification head), the encoder-decoder span corruption or prefix LM, the MLP a fixed-context LM or
 # classification.
-TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": ("span", "prefix_lm"), "dnn": ("lm", "classify")}
+SEQ2SEQ_TASKS = ("span", "prefix_lm")  # encoder-decoder batches: inputs, input_mask, decoder_inputs, targets
+TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": SEQ2SEQ_TASKS, "dnn": ("lm", "classify")}
 BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
 
 

@@ -268,7 +268,7 @@ def shapes(c: ml_collections.ConfigDict) -> dict:
   b, task = c.data.batch_size, c.data.get("task", "lm")
   if task == "classify":
     return {"x": (b, c.model.num_features), "label": (b,)}
-  if task in ("span", "prefix_lm"):
+  if task in config_lib.SEQ2SEQ_TASKS:
     info = pipeline.dataset_info(c.data)
     return {"inputs": (b, info["inputs_len"]), "targets": (b, info["targets_len"])}
   return {"inputs": (b, c.data.seq_len)}

@@ -29,7 +29,7 @@ def tokens_per_example(c: ml_collections.ConfigDict, shapes: dict) -> int:
   """Tokens a training example contributes: sequence length (LM), encoder + decoder lengths (span, prefix LM),
   1 example (classification: the budget is counted in examples)."""
   task = step_lib.task_of(c)
-  if task in ("span", "prefix_lm"):
+  if task in config_lib.SEQ2SEQ_TASKS:
     return shapes["inputs"][1] + shapes["targets"][1]
   if task == "classify":
     return 1
@@ -37,7 +37,7 @@ def tokens_per_example(c: ml_collections.ConfigDict, shapes: dict) -> int:
 
 
 def flops_per_example(c: ml_collections.ConfigDict, shapes: dict) -> float:
-  if step_lib.task_of(c) in ("span", "prefix_lm"):
+  if step_lib.task_of(c) in config_lib.SEQ2SEQ_TASKS:
     return accounting.train_flops(c.family, c.model, shapes["inputs"][1], shapes["targets"][1])
   return accounting.train_flops(c.family, c.model, shapes["inputs"][1] if "inputs" in shapes else 1)
 

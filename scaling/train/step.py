@@ -14,6 +14,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from scaling import config as config_lib
 from scaling import parallel
 
 
@@ -25,7 +26,7 @@ def forward(model, batch: dict, task: str):
   """-> logits_...xV (f32), integer targets, weights; for every task the loss is a weighted CE."""
   if task == "lm":
     return model(batch["inputs"]), batch["targets"], batch["weights"]
-  if task in ("span", "prefix_lm"):  # encoder-decoder
+  if task in config_lib.SEQ2SEQ_TASKS:
     logits = model(batch["inputs"], batch["decoder_inputs"], batch["input_mask"])
     return logits, batch["targets"], batch["weights"]
   if task == "classify":
