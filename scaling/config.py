@@ -74,13 +74,13 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def _num(section, field, *, lo=None, integer=False, allow_zero=True, name="train"):
+def _num(section, field, *, lo=None, integer=False, allow_zero=True):
   v = section.get(field)
   ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
   if ok and lo is not None:
     ok = v > lo or (allow_zero and v == 0)
   if not ok:
-    raise ValueError(f"{name}.{field}: got {v!r}; allowed: {'an integer' if integer else 'a number'}"
+    raise ValueError(f"train.{field}: got {v!r}; allowed: {'an integer' if integer else 'a number'}"
                      + (f" > {lo}" if lo is not None else "") + (" or 0" if allow_zero and lo is not None else ""))
 
 

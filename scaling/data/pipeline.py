@@ -22,7 +22,8 @@ import numpy as np
 from scaling.data import corpus, markov, sources, stdlib, streaming, tasks, tokens
 from scaling.data.tokenizer import get_tokenizer
 
-TASKS = ("lm", "span", "prefix_lm", "classify", "module_cls")
+TEXT_TASKS = ("lm", "span", "prefix_lm", "module_cls")  # read token streams; classify reads arrays
+TASKS = (*TEXT_TASKS, "classify")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
                 mean_noise_span_length=3.0, num_threads=1, prefetch=8, streaming="auto",
                 load_tokens_limit=1 << 27, order="permuted")
@@ -67,7 +68,7 @@ def spec_of(data_cfg) -> Spec:
     v = d.get(k, DEFAULTS[k])
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
       raise ValueError(f"data.{k}: {v!r} must be a positive integer")
-  if task in ("lm", "span", "prefix_lm", "module_cls") and int(d.get("seq_len", DEFAULTS["seq_len"])) < 2:
+  if task in TEXT_TASKS and int(d.get("seq_len", DEFAULTS["seq_len"])) < 2:
     raise ValueError(f"data.seq_len: {d.get('seq_len')} must be >= 2")
   nd = float(d.get("noise_density", DEFAULTS["noise_density"]))
   if not 0.0 < nd < 1.0:
@@ -213,7 +214,7 @@ def load_tokens(data_cfg, split: str) -> np.ndarray:
   For a streamed (huge) split: its first data.load_tokens_limit tokens, in record order."""
   spec = spec_of(data_cfg)
   if spec.task == "classify":
-    raise ValueError("data.task: load_tokens needs a text task ('lm', 'span', 'prefix_lm', 'module_cls'), got 'classify'")
+    raise ValueError(f"data.task: load_tokens needs a text task {TEXT_TASKS}, got 'classify'")
   if split not in corpus.SPLITS:
     raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
   if _streamed(spec, split):
