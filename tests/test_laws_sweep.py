@@ -40,6 +40,9 @@ def test_fit_sweep_fits_every_family_and_writes_fit_json(sweep, fitted):
   for k in ("E", "alpha", "beta"):
     assert f3["params"][k] == pytest.approx(law[k], rel=0.1), k
   a_true = law["beta"] / (law["alpha"] + law["beta"])
+  # approach1 uses most of the 0.06 (measured a - a_true = +0.058 on 6 sizes per budget; approaches 2, 3:
+  # 0.007, 0.006). Not a CPU-dependent margin: its envelope is an argmin over runs with no near ties (the
+  # same a with every loss perturbed by 1e-6 relative) and a closed-form line fit.
   for key in ("approach1/gpt", "approach2/gpt", "approach3/gpt"):
     a = fitted["fits"][key]["params"].get("a", fitted["fits"][key]["derived"].get("a"))
     assert a == pytest.approx(a_true, abs=0.06), key
