@@ -108,7 +108,7 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
     p_exact = accounting.params("gpt", ml_collections.ConfigDict(cfg_json["model"]))
     assert row["params"] == p_exact["total"] and row["params_nonembed"] == p_exact["nonembed"]
     assert row["tokens"] >= 5120 and row["ladder"] == "params" and row["budget"] == 5120
-    assert row["eval_loss"] < 5.6  # learned something: uniform over 259 bytes is 5.56
+    assert row["eval_loss"] < 5.0  # learned something: uniform over 259 bytes is 5.56 (measured 4.18-4.23)
   sj = io.read_json(os.path.join(d, "sweep.json"))
   assert [r["run_id"] for r in sj["runs"]] == sorted(df["run_id"]) and sj["config"]["kind"] == "params"
   assert "run_id" in p.stdout and "4 runs: 4 completed" in p.stdout  # the summary table

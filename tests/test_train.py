@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -140,15 +139,19 @@ def test_result_json_carries_throughput_and_memory(tmp_path, data_dir):
   assert saved["step_time_s"] == pytest.approx(16 * 32 / saved["tokens_per_s"])
 
 
-def test_impossible_run_is_refused_before_anything(tmp_path, data_dir):
-  """seq_len 100000 on a tiny GPT needs terabytes: refused by the analytic floor, before any compile."""
+def test_impossible_run_is_refused_before_anything(tmp_path, data_dir, monkeypatch):
+  """seq_len 100000 on a tiny GPT needs terabytes: refused by the analytic floor, before the model is even
+  traced (building the step would raise here)."""
+  from scaling.train import step as step_lib
+
+  def no_step(*a, **k):
+    raise AssertionError("the train step was built for a run the analytic floor refuses")
+  monkeypatch.setattr(step_lib, "abstract_state", no_step)
   c = tiny(steps=2)
   c.model.max_len = 100_000
   c.data.seq_len = 100_000
-  t0 = time.time()
-  with pytest.raises(ValueError, match=r"^memory: .* per device .*; allowed: a smaller data.batch_size"):
+  with pytest.raises(ValueError, match=r"^memory: .* TB per device .*; allowed: a smaller data.batch_size"):
     loop.train(c, str(tmp_path / "big"))
-  assert time.time() - t0 < 60
   assert not (tmp_path / "big").exists()
 
 

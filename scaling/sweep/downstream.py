@@ -21,7 +21,6 @@ import os
 
 import matplotlib
 import ml_collections
-import numpy as np
 import pandas as pd
 
 from scaling import config as config_lib

@@ -52,23 +52,26 @@ def pack_key(cfg) -> str | None:
 
 
 def groups(runs: list[tuple[str, ml_collections.ConfigDict]], pack: int,
-           resume_step: Callable[[str], int] = lambda run_id: 0) -> list[list[str]]:
-  """Run ids in tasks of up to `pack` packable members (input order kept within a group). Members must
-  also resume from the same checkpoint step: a run killed at step s never packs with a fresh one (the group
-  would restart it from scratch)."""
+           saved_steps: Callable[[str], set[int]] = lambda run_id: set()) -> list[list[str]]:
+  """Run ids in tasks of up to `pack` packable members (input order kept within a group). Runs with
+  checkpoints pack only with runs that share a saved step (the group resumes from the newest common one);
+  a fresh run never joins a resumed one (the group would restart it from scratch)."""
   if pack <= 1:
     return [[r] for r, _ in runs]
-  by_key: dict[tuple, list[str]] = {}
+  buckets: list[tuple[str, set[int], list[str]]] = []  # (pack key, steps all members share, members)
   out = []
   for r, c in runs:
-    k = pack_key(c)
+    k, steps = pack_key(c), saved_steps(r)
     if k is None:
       out.append([r])
+      continue
+    for i, (bk, common, members) in enumerate(buckets):
+      if bk == k and len(members) < pack and (common & steps if steps or common else True):
+        buckets[i] = (bk, common & steps, members + [r])
+        break
     else:
-      by_key.setdefault((k, resume_step(r)), []).append(r)
-  for ids in by_key.values():
-    out += [ids[i:i + pack] for i in range(0, len(ids), pack)]
-  return out
+      buckets.append((k, steps, [r]))
+  return out + [members for _, _, members in buckets]
 
 
 def _scaled(tx: optax.GradientTransformation, scale) -> optax.GradientTransformation:

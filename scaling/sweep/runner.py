@@ -185,7 +185,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       todo = [(r, configs[r]) for r in ids if st[r] == "todo"]
       if todo:
         progressed.clear()
-        groups = packed.groups(todo, s.pack, lambda r: worker.checkpoint_step(os.path.join(sweep_dir, "runs", r)))
+        groups = packed.groups(todo, s.pack, lambda r: worker.checkpoint_steps(os.path.join(sweep_dir, "runs", r)))
         tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in groups]
         if s.executor.kind == "pool":  # longest first: the big members do not start last and run alone
           tasks.sort(key=lambda t: -sum(cost(configs[r]) for r in t.run_ids))

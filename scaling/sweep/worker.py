@@ -71,10 +71,14 @@ def read_result(run_dir: str) -> dict | None:
     return None
 
 
-def checkpoint_step(run_dir: str) -> int:
+def checkpoint_steps(run_dir: str) -> set[int]:
+  """Committed orbax steps of a run (orbax renames a step directory into place when it is complete)."""
   d = os.path.join(run_dir, "checkpoints")
-  steps = [int(x) for x in os.listdir(d) if x.isdigit()] if os.path.isdir(d) else []
-  return max(steps, default=0)
+  return {int(x) for x in os.listdir(d) if x.isdigit()} if os.path.isdir(d) else set()
+
+
+def checkpoint_step(run_dir: str) -> int:
+  return max(checkpoint_steps(run_dir), default=0)
 
 
 def event(run_dir: str, kind: str, **kw) -> None:
