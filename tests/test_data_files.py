@@ -124,7 +124,7 @@ def test_holdout_by_shard_and_by_fraction(data_dir, tmp_path):
   split_shards = {s: {shard_of[x] for x in v} for s, v in auto.items()}
   assert all(split_shards.values()) and sum(len(v) for v in split_shards.values()) == 12  # disjoint, all
   assert pipeline.dataset_info(_cfg(str(tmp_path / "*.jsonl")))["metadata"]["split_rule"] == "by shard"
-  frac = _split_docs(_cfg(str(tmp_path / "*.jsonl"), holdout=0.25))
+  frac = _split_docs(_cfg(str(tmp_path / "*.jsonl"), holdout="0.25"))  # As the CLI passes it.
   n = sum(len(v) for v in frac.values())
   assert n == 144 and 0.1 < len(frac["test"]) / n < 0.4 and 0.1 < len(frac["validation"]) / n < 0.4
   assert len({shard_of[x] for x in frac["test"]}) > 3  # Documents from many shards.
@@ -223,3 +223,4 @@ def test_bad_shards_give_one_line_errors_and_leave_nothing_behind(data_dir, tmp_
   assert not [f for _, _, fs in os.walk(data) for f in fs if not f.startswith(".")]  # Nothing half-built.
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout="shard"))
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout=0.7))
+  assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout="most"))

@@ -195,3 +195,13 @@ def test_slurm_executor_through_submitit_local(tmp_path, env):
   jobs = {io.read_json(os.path.join(d, "runs", r, "slurm.json"))["job_id"] for r in df["run_id"]}
   assert len(jobs) == 2
   assert os.path.isdir(os.path.join(d, "slurm"))  # submitit's job folders (pickles, logs)
+
+
+def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
+  from scaling import config as config_lib
+  from scaling.sweep import worker
+  new = config_lib.base("gpt", "nano").to_dict()
+  old = {**new, "data": {k: v for k, v in new["data"].items() if k not in config_lib.FILES_DEFAULTS}}
+  assert worker.config_diff(old, new) == []  # a run written before data.text_field existed
+  changed = {**new, "data": {**new["data"], "text_field": "content"}}
+  assert worker.config_diff(old, changed) == ["data.text_field: 'text' -> 'content'"]

@@ -53,9 +53,13 @@ def holdout_of(data_cfg, num_shards: int) -> str | float:
       raise ValueError(f"data.holdout: 'shard' needs >= 3 shards, the glob has {num_shards}; "
                        "allowed: 'shard', 'auto' or a fraction in (0, 0.5)")
     return "shard"
-  if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h < 0.5:
+  try:  # The config field is a string ('auto'), so a CLI override arrives as '0.05'.
+    f = float(h) if not isinstance(h, bool) else -1.0
+  except (TypeError, ValueError):
+    f = -1.0
+  if not 0 < f < 0.5:
     raise ValueError(f"data.holdout: {h!r}; allowed: 'auto', 'shard' or a fraction in (0, 0.5)")
-  return float(h)
+  return f
 
 
 def _unreadable(path: str, e: Exception) -> ValueError:
