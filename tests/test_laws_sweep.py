@@ -125,3 +125,29 @@ def test_figures_draw_the_fits(sweep, fitted):
   # Without a fit the data figures still draw; isoflop needs approach 2.
   assert plot.loss_vs_flops_figure(df, curves, None) is not None
   assert plot.isoflop_figure(df, None, "gpt") is None
+
+
+def test_load_curves_has_flops_per_logged_step(sweep, tmp_path):
+  d, _ = sweep
+  df, curves = results.load(d), results.load_curves(d)
+  per = df.set_index("run_id")
+  done = curves[curves["run_id"].isin(per.index[per["status"] == "completed"]) & curves["family"].eq("gpt")]
+  assert len(done) > 100
+  want = done["tokens"] * (per["flops"] / per["tokens"]).reindex(done["run_id"]).to_numpy()
+  assert (done["flops"].to_numpy() == pytest.approx(want.to_numpy(), rel=1e-12))
+  last = done.groupby("run_id").last()  # the final row of each run is its whole budget
+  assert last["flops"].to_numpy() == pytest.approx(per["flops"].reindex(last.index).to_numpy(dtype=float), rel=1e-12)
+  assert curves.loc[curves["run_id"] == "gpt-running", "flops"].isna().all()  # no result, no usable config
+  # A run in flight (config.json, metrics, no result.json): the loop's accounting from its config.
+  from scaling import config as config_lib
+  from scaling.models import accounting
+  c = config_lib.base("gpt", "nano")
+  c.model.vocab_size, c.data.seq_len = 259, 64
+  run = tmp_path / "runs" / "gpt-nano"
+  run.mkdir(parents=True)
+  (run / "config.json").write_text(json.dumps(c.to_dict()))
+  (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "tokens": s * 32 * 64, "train_loss": 3.0}) + "\n"
+                                             for s in (10, 20)))
+  cv = results.load_curves(str(tmp_path))
+  fpt = accounting.train_flops("gpt", c.model, 64) / 64
+  assert cv["flops"].tolist() == pytest.approx([10 * 32 * 64 * fpt, 20 * 32 * 64 * fpt], rel=1e-12)

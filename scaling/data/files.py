@@ -162,7 +162,7 @@ class ScalingFiles(corpus.CorpusBuilder):
       parts = {s: paths for s in corpus.SPLITS}
       keep = lambda s, key: _doc_split(key, float(cfg.holdout)) == s  # noqa: E731
     self.info.metadata.update(root=root, num_shards=len(paths), text_field=cfg.text_field,
-                              num_bytes=sum(os.path.getsize(p) for p in paths),
+                              shard_bytes=sum(os.path.getsize(p) for p in paths),
                               split_rule="by shard" if cfg.holdout == "shard" else
                               f"{cfg.holdout} of the documents each to validation and test, by md5(shard#row)")
     return {s: self._generate_examples(s, parts[s], rel, keep) for s in corpus.SPLITS}
