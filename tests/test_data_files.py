@@ -20,6 +20,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from scaling.data import pipeline, tokenizer
+from test_data_pipeline import _window_tokens
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,16 +70,6 @@ def _glob(d: str) -> str:
 def _split_docs(cfg) -> dict[str, list[str]]:
   src = pipeline._source(pipeline.spec_of(cfg))
   return {s: [r["text"].decode() for r in src.split(s)] for s in ("train", "validation", "test")}
-
-
-def _window_tokens(batches) -> collections.Counter:
-  c = collections.Counter()
-  for b in batches:
-    for x, y, w in zip(b["inputs"], b["targets"], b["weights"]):
-      n = int(w.sum())
-      if n:
-        c.update(x[:n].tolist() + [int(y[n - 1])])
-  return c
 
 
 def _batches(cfg, seed=0, pi=0, pc=1) -> list[dict]:
@@ -138,7 +129,7 @@ CHILD = textwrap.dedent("""
   import json, os, sys, signal
   from scaling import io
   from scaling.data import pipeline
-  from tests.test_data_files import _digest
+  from test_data_files import _digest
   cfg, out, total, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
   it = iter(pipeline.make_loader(cfg, split="train", seed=11, shuffle=True, num_epochs=None,
                                  process_index=0, process_count=1))
@@ -163,7 +154,7 @@ def _digest(b: dict) -> str:
 
 
 def _child(cfg: dict, out, total: int, kill_at: int) -> subprocess.Popen:
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
   return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg), str(out), str(total), str(kill_at)],
                           cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
