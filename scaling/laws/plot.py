@@ -55,14 +55,19 @@ def _loglog(ax, x: str, y: str, title: str = ""):
 
 def _plain_y(ax):
   """Losses span a decade or two: label log-axis ticks as plain numbers (2, 0.3; not 2x10^0), the
-  minor ones at 2, 3 and 5 x 10^k only (all of them within one decade)."""
-  ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+  minor ones at 2, 3 and 5 x 10^k only. Within one decade: ~6 evenly spaced labels (2.5, 3, 3.5, 4 over
+  2.3 .. 4.3), as 10^k ticks would leave one or two. Call it after the final set_ylim."""
+  fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+  ax.yaxis.set_major_formatter(fmt)
   lo, hi = ax.get_ylim()
-  few = lo > 0 and hi / lo < 10
+  if lo > 0 and hi / lo < 10:
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return
 
   def minor(v, _):
     lead = round(v / 10 ** np.floor(np.log10(v)), 6)
-    return f"{v:g}" if few or lead in (2, 3, 5) else ""
+    return f"{v:g}" if lead in (2, 3, 5) else ""
   ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
@@ -134,11 +139,11 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
                label=fam + ("" if xc == x else f" (x = {xc})"))
     if f:
       _curve(ax, f, u.min(), u.max(), colors[fam], f"{f['law']} fit: {_params_text(f)}")
-  _loglog(ax, x, loss, "Loss vs model size")
   ys = _num(done, loss)
   ys = ys[np.isfinite(ys) & (ys > 0)]
   lo, hi = ax.get_ylim()  # a wide bootstrap band past the data must not squash the points
   ax.set_ylim(max(lo, ys.min() / 2), min(hi, ys.max() * 2))
+  _loglog(ax, x, loss, "Loss vs model size")
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
   return fig
 
@@ -183,32 +188,29 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     color_of = dict(zip(fdf["run_id"], [cmap(norm(n)) if norm is not None and n > 0 else "gray" for n in N]))
     cv = curves[curves["run_id"].isin(color_of)] if curves is not None and "flops" in curves.columns else None
     metric = _curve_metric(cv, loss) if cv is not None else None
-    handles = []
     if metric:
       cv = cv.dropna(subset=[metric, "flops"])
       cv = cv[_num(cv, "flops") > 0]
-      for rid, r in cv.groupby("run_id"):
-        ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], lw=0.9, alpha=0.75, gid=f"curve:{rid}")
+      for i, (rid, r) in enumerate(cv.groupby("run_id")):
+        ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], lw=0.9, alpha=0.75, gid=f"curve:{rid}",
+                label=f"{_label(metric)}, one curve per run" if i == 0 else None)
       fC, fL = fit_lib.frontier(_num(cv, "flops"), _num(cv, metric), cv["run_id"].to_numpy())
-      handles.append(matplotlib.lines.Line2D([], [], color="gray", lw=0.9, label=f"{_label(metric)}, one curve per run"))
     else:
       fC, fL = fit_lib.frontier(C, L, fdf["run_id"].to_numpy())
-    ax.scatter(C, L, c=[color_of[r] for r in fdf["run_id"]], s=22, edgecolor="k", lw=0.5, zorder=3)
-    handles.append(matplotlib.lines.Line2D([], [], color="gray", marker="o", mec="k", mew=0.5, ls="",
-                                           label=f"final {_label(loss)}"))
-    handles += ax.plot(fC, fL, color="k", lw=1.6, ls="-", zorder=4, gid="frontier",
-                       label="compute-efficient frontier" + (" (envelope)" if metric else ""))
+    ax.scatter(C, L, c=[color_of[r] for r in fdf["run_id"]], s=22, edgecolor="k", lw=0.5, zorder=3,
+               label=f"final {_label(loss)}")
+    ax.plot(fC, fL, color="k", lw=1.6, ls="-", zorder=4, gid="frontier",
+            label="compute-efficient frontier" + (" (envelope)" if metric else ""))
     f = _fits(fit).get(f"power/{fam}/flops")
     if f:
       _curve(ax, f, f["x_range"][0], f["x_range"][1], "tab:red",
              rf"fit $L = E + A\,C^{{-\alpha}}$: {_params_text(f, ('alpha',))}", 10)
-      handles.append(ax.get_lines()[-2])
     f3 = _fits(fit).get(f"approach3/{fam}")
     if f3:
       cs = np.geomspace(np.nanmin(C), np.nanmax(C) * 10, 100)
       n_opt, d_opt = fit_lib.optimal_allocation(f3, cs)
-      handles += ax.plot(cs, fit_lib.predict(f3, n_opt, d_opt), color="tab:purple", ls=":", lw=1.8,
-                         label="approach 3: L(N_opt(C), D_opt(C))")
+      ax.plot(cs, fit_lib.predict(f3, n_opt, d_opt), color="tab:purple", ls=":", lw=1.8,
+              label="approach 3: L(N_opt(C), D_opt(C))")
     if metric:  # the first steps of every run sit far above the rest: show losses up to 1.5x the worst final one
       top = max(np.nanmax(L), np.nanmax(fL[fC >= np.nanmin(C)]) if (fC >= np.nanmin(C)).any() else 0) * 1.5
       ax.set_ylim(top=min(ax.get_ylim()[1], top))
@@ -217,7 +219,7 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     what = "learning curves" if metric else "final losses"
     _loglog(ax, "flops", loss, f"{fam}: {what} vs compute")
     ax.set_ylabel("loss (nats)" if metric and metric != loss else _label(loss))
-    ax.legend(handles=handles, fontsize=7, loc="lower left", framealpha=0.85)  # loss falls with C: empty corner
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.85)  # loss falls with C: that corner is empty
   return fig
 
 
