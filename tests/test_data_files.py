@@ -159,13 +159,13 @@ def _child(cfg: dict, out, total: int, kill_at: int) -> subprocess.Popen:
                           cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("kind,streamed", [("parquet", False), ("jsonl", True)])
-def test_loader_resumes_exactly_after_sigkill(data_dir, tmp_path, kind, streamed):
-  """A reader SIGKILLed mid-epoch and relaunched from its saved grain state yields the batches that one
-  never killed yields (across the epoch boundary)."""
-  for i, suffix in enumerate((".parquet", ".parquet") if kind == "parquet" else (".jsonl", ".jsonl.gz")):
-    _write(tmp_path / f"s{i}{suffix}", _docs(40 + i, 15))
-  cfg = _cfg_dict(str(tmp_path / "s*"), streamed)
+def test_streamed_loader_resumes_exactly_after_sigkill(data_dir, tmp_path):
+  """The streamed path (splits > 1 GiB; training below covers the in-memory one): a reader SIGKILLed
+  mid-epoch and relaunched from its saved grain state yields the batches that one never killed yields,
+  across the epoch boundary."""
+  _write(tmp_path / "s0.jsonl", _docs(40, 15))
+  _write(tmp_path / "s1.parquet", _docs(41, 15))
+  cfg = _cfg_dict(str(tmp_path / "s*"), True)
   per_epoch = len(_batches(ConfigDict(cfg)))
   total = 2 * per_epoch + 3
   it = iter(pipeline.make_loader(ConfigDict(cfg), split="train", seed=11, shuffle=True, num_epochs=None,
@@ -215,3 +215,34 @@ def test_bad_shards_give_one_line_errors_and_leave_nothing_behind(data_dir, tmp_
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout="shard"))
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout=0.7))
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout="most"))
+
+
+def test_training_on_shards_killed_and_relaunched_is_bitwise_exact(data_dir, tmp_path):
+  """test_train's SIGKILL test on a parquet + jsonl.gz corpus: the data iterator's state travels in the
+  checkpoint, so the relaunched run ends on the parameters of a run never interrupted."""
+  import jax
+  from scaling import io
+  from scaling.train import loop
+  from test_train import _env, _train_cmd, params_of, tiny
+  _write(tmp_path / "a.parquet", _docs(50, 40))
+  _write(tmp_path / "b.jsonl.gz", _docs(51, 40))
+  name = f"files:{tmp_path / '*.*'}"
+  ref = loop.train(tiny(steps=14, train__checkpoint_every=2, data__name=name), str(tmp_path / "ref"))
+  assert ref["status"] == "completed"
+  wd = tmp_path / "killed"
+  cmd = _train_cmd(wd, [f"--config.data.name={name}"])
+  p = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while time.time() < deadline and p.poll() is None:
+    rows = io.read_jsonl(str(wd / "metrics.jsonl"))
+    if rows and rows[-1].get("step", 0) >= 7:
+      break
+    time.sleep(0.02)  # Polls the run's own log for the kill point, as test_train does.
+  p.send_signal(signal.SIGKILL)
+  p.wait()
+  assert not (wd / "result.json").exists(), "the run finished before the kill"
+  out = subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, text=True)
+  assert "resumed" in out.stdout
+  step, params = params_of(str(wd))
+  assert step == 14
+  jax.tree.map(np.testing.assert_array_equal, params, params_of(str(tmp_path / "ref"))[1])
