@@ -233,3 +233,13 @@ def test_sweep_killed_at_every_phase_trains_each_run_once(tmp_path, env):
     steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl")) if "train_loss" in r]
     assert steps == sorted(set(steps)) and steps[-1] == 20, run_id
     assert not os.path.exists(os.path.join(d, "runs", run_id, "attempts")), run_id  # no group restarted afresh
+
+
+def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
+  from scaling import config as config_lib
+  from scaling.sweep import worker
+  new = config_lib.base("gpt", "nano").to_dict()
+  old = {**new, "data": {k: v for k, v in new["data"].items() if k not in config_lib.FILES_DEFAULTS}}
+  assert worker.config_diff(old, new) == []  # a run written before data.text_field existed
+  changed = {**new, "data": {**new["data"], "text_field": "content"}}
+  assert worker.config_diff(old, changed) == ["data.text_field: 'text' -> 'content'"]

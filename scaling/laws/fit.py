@@ -433,6 +433,29 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
   return _allocation_fit("approach1", Cg, Nopt, Dopt, budgets, dict(n=len(C), runs=int(R), envelope=envelope))
 
 
+def frontier(C, loss, run, n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:
+  """Kaplan's compute-efficient frontier: the lowest loss any run reached with at most C FLOPs, as the
+  points (by increasing C) where it drops, and the largest C. Runs with several points are curves (interpolated in log C
+  on the data's own C values plus `n_grid` log-spaced ones); a run with one point counts at its C."""
+  C, loss, run = np.asarray(C, np.float64), np.asarray(loss, np.float64), np.asarray(run)
+  ok = np.isfinite(C) & (C > 0) & np.isfinite(loss)
+  C, loss, run = C[ok], loss[ok], run[ok]
+  if C.size == 0:
+    return np.zeros(0), np.zeros(0)
+  lC = np.log(C)
+  grid = np.unique(np.concatenate([lC, np.linspace(lC.min(), lC.max(), n_grid)]))
+  best_G = np.full(grid.size, np.inf)
+  for r in np.unique(run):
+    o = np.argsort(lC[run == r])
+    x, y = lC[run == r][o], loss[run == r][o]
+    cover = (grid >= x[0]) & (grid <= x[-1])
+    best_G[cover] = np.minimum(best_G[cover], np.interp(grid[cover], x, y))
+  run_min = np.minimum.accumulate(best_G)
+  drop = best_G < np.concatenate([[np.inf], run_min[:-1]])
+  drop[-1] = True  # up to the largest C, flat where no run does better than a cheaper one did
+  return np.exp(grid[drop]), run_min[drop]
+
+
 # ---------------------------------------------------------------------------------------------
 # Predictions and the extrapolation check.
 

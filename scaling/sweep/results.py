@@ -58,8 +58,35 @@ def load(sweep_dir: str, *, status: str | None = None) -> pd.DataFrame:
   return df.sort_values(["family", "params", "tokens", "run_id"], na_position="last").reset_index(drop=True)
 
 
+def planned_flops_per_token(run_dir: str) -> float | None:
+  """Training FLOPs per token of a run without a result yet, from its config.json by the loop's own
+  accounting (loop.plan); None where that cannot be known (no config, not a neural run)."""
+  from scaling import config as config_lib  # local: jax-heavy, and only runs in flight need it
+  cfg_path = os.path.join(run_dir, "config.json")
+  cfg = io.read_json(cfg_path) if os.path.exists(cfg_path) else {}
+  if cfg.get("family") not in config_lib.NEURAL:
+    return None
+  import ml_collections
+  from scaling.sweep import ladders
+  try:
+    p = ladders.plan(ml_collections.ConfigDict(cfg))  # config.json holds the finalized config
+  except (ValueError, KeyError, TypeError, AttributeError):  # a config the loop rejected: it has no FLOPs
+    return None
+  return p["flops_per_step"] / max(p["tokens_per_step"], 1)
+
+
+def _flops_per_token(info: dict, run_dir: str) -> float | None:
+  if info.get("flops_per_token"):
+    return float(info["flops_per_token"])
+  if info.get("flops") and info.get("tokens"):  # result.json from before flops_per_token was recorded
+    return float(info["flops"]) / float(info["tokens"])
+  return planned_flops_per_token(run_dir) if info.get("status") == "incomplete" else None
+
+
 def load_curves(sweep_dir: str) -> pd.DataFrame:
-  """Per-step metrics of every run (metrics.jsonl), with run_id/family/size/params columns joined."""
+  """Per-step metrics of every run (metrics.jsonl), with run_id/family/size/params columns joined and
+  `flops` = tokens x the run's training FLOPs per token (result.json's flops_per_token, or the config's
+  accounting for a run still in flight; NaN where neither exists, e.g. classic baselines)."""
   frames = []
   for d in _run_dirs(sweep_dir):
     rows = io.read_jsonl(os.path.join(d, "metrics.jsonl"))
@@ -69,7 +96,10 @@ def load_curves(sweep_dir: str) -> pd.DataFrame:
     info = load_run(d)
     for k in ("run_id", "family", "size", "params", "params_nonembed"):
       f[k] = info.get(k)
+    fpt = _flops_per_token(info, d)
+    tokens = pd.to_numeric(f["tokens"], errors="coerce") if "tokens" in f.columns else float("nan")
+    f["flops"] = tokens * (float(fpt) if fpt else float("nan"))
     frames.append(f)
   if not frames:
-    return pd.DataFrame(columns=["run_id", "step"])
+    return pd.DataFrame(columns=["run_id", "step", "tokens", "flops"])
   return pd.concat(frames, ignore_index=True)
