@@ -226,13 +226,15 @@ def test_sweep_killed_at_every_phase_trains_each_run_once(tmp_path, env):
   for run_id in df.index:  # the same numbers as the sweep never interrupted
     assert df.loc[run_id, "eval_loss"] == ref.loc[run_id, "eval_loss"], run_id
     assert df.loc[run_id, "train_loss"] == ref.loc[run_id, "train_loss"], run_id
-    ev = events(d, run_id)
-    ends = [i for i, e in enumerate(ev) if e["event"] == "end"]
-    assert [ev[i]["status"] for i in ends] == ["completed"], run_id  # completed exactly once...
-    assert not any(e["event"] == "start" for e in ev[ends[0]:]), run_id  # ...and never started again
+    # Never started again once its result.json existed (a kill can precede the 'end' event, not the result).
+    done_at = os.path.getmtime(os.path.join(d, "runs", run_id, "result.json"))
+    assert not any(e["event"] == "start" and e["time"] > done_at for e in events(d, run_id)), run_id
+    assert [e["status"] for e in events(d, run_id, "end")] in ([], ["completed"]), run_id
     steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl")) if "train_loss" in r]
     assert steps == sorted(set(steps)) and steps[-1] == 20, run_id
     assert not os.path.exists(os.path.join(d, "runs", run_id, "attempts")), run_id  # no group restarted afresh
+  single = df.index[-1]  # seed 2, killed after it was recorded: trained by one process, never again
+  assert len(events(d, single, "start")) == 1 and events(d, single, "end")[0]["status"] == "completed"
 
 
 def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
