@@ -602,7 +602,8 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
       out["best_at_edge"][fam] = _edge_note(fdf, xc)
     if law in _OWN_MODULE:
       attempt("fits", f"{law}/{fam}", lambda: {
-          **law_module.fit_frame(fdf, x=xc, loss=loss, **boot), "family": fam, "N": xc})
+          **law_module.fit_frame(fdf, x=xc, loss=loss, **boot), "family": fam,
+          **({"N": xc} if law == "data_constrained" else {})})
       continue
     if law in ("auto", "power", "kaplan"):
       name = "kaplan" if law == "kaplan" else "power"
@@ -718,6 +719,10 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
               seed: int = 0, loss: str = "eval_loss") -> dict:
   """Loads SWEEP_DIR's results, fits, writes SWEEP_DIR/fit.json atomically, returns the dict.
 
+  Every law fits each point's best run (`is_best`, results.mark_best: the inner grid of lr / batch /
+  warmup / seed is settled first; fit.json's `best_at_edge` names points whose best sits at the grid's
+  edge), except 'hparams', which reads the whole grid (scaling/laws/hparams.py); 'data_constrained' is
+  scaling/laws/data_constrained.py (needs a `unique_tokens` column).
   law 'auto': 'power' per family (x = `x`, lowest loss per size; `params` for families without `x`),
   the extrapolation check, power laws in `train_examples` for data ladders, and, for families with
   runs at >= 2 `budget` values, approaches 1-3 and a power law in FLOPs of the lowest loss per budget.

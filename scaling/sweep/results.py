@@ -26,7 +26,7 @@ COLUMNS = [
     "flops", "train_loss", "eval_loss", "steps", "wall_time_s",
 ]
 # What makes a point of the study (`length`: the `budget` tag, else `tokens`); everything else is inner grid.
-POINT = ("sweep", "family", "params", "length", "unique_tokens", "train_examples")
+POINT = ("sweep", "family", "params", "params_nonembed", "length", "unique_tokens", "train_examples")
 # Inner-grid hyperparameters checked for the edge, and where config.json keeps them.
 HPARAMS = {"lr": ("train", "lr"), "batch_size": ("data", "batch_size")}
 _CONFIG_COLUMNS = {**HPARAMS, "unique_tokens": ("data", "unique_tokens")}
@@ -74,7 +74,10 @@ def _config_columns(run_dir: str) -> dict:
 
 
 def point_ids(df: pd.DataFrame) -> np.ndarray:
-  """An integer per row; rows with the same id are one point's inner grid (see POINT)."""
+  """An integer per row; rows with the same id are one point's inner grid (see POINT). A frame without
+  parameter counts (built by hand) has no way to tell sizes apart: every row is its own point."""
+  if not {"params", "params_nonembed"} & set(df.columns):
+    return np.arange(len(df))
   cols = {}
   for c in POINT:
     if c == "length":
