@@ -571,7 +571,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     law_module = importlib.import_module(f"scaling.laws.{law}")
     law_module.check_columns(df)
   if "is_best" not in df.columns:
-    df = results.mark_best(df)
+    df = results.mark_best(df, loss=loss)
   done = df[df["status"] == "completed"] if "status" in df.columns else df
   if done.empty:
     raise ValueError("results: no completed runs to fit")

@@ -103,11 +103,11 @@ def grid_edge(tried, value) -> str:
   return ""
 
 
-def mark_best(df: pd.DataFrame) -> pd.DataFrame:
-  """A copy of df with `is_best` and `best_at_edge` (see the module docstring)."""
+def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
+  """A copy of df with `is_best` (lowest `loss`) and `best_at_edge` (see the module docstring)."""
   df = df.copy()
   pid = point_ids(df)
-  loss = pd.to_numeric(df["eval_loss"], errors="coerce").to_numpy(dtype=np.float64)
+  loss = pd.to_numeric(df[loss], errors="coerce").to_numpy(dtype=np.float64)
   status = df["status"].to_numpy() if "status" in df.columns else np.full(len(df), "completed")
   ok = (status == "completed") & np.isfinite(loss)
   is_best, edge = np.zeros(len(df), bool), np.full(len(df), "", dtype=object)
