@@ -90,7 +90,7 @@ def test_best_per_point_edge_and_fit_sweep_hparams(tmp_path):
   edge = df.groupby("run_id")["best_at_edge"].first()
   assert edge["N1e+04-C1e+12-lr0.001"] == "lr largest of 3"
   assert edge["N1e+05-C1e+13-lr0.001"] == ""  # 2e-3 is inside 1e-3 .. 8e-3 (the diverged run counts)
-  f = fit.fit_sweep(d, law="approach3", n_boot=10)
+  f = fit.fit_sweep(d, law="kaplan", n_boot=10)
   assert len(f["run_ids"]) == 6  # the best run per point only
   note = f["best_at_edge"]["gpt"]
   assert note.startswith("2 of 6 points") and "params_nonembed=1e+04" in note and "lr largest of 3" in note
