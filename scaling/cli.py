@@ -14,7 +14,7 @@ from ml_collections import config_flags
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
-    "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3]",
+    "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
     "baselines": "run one classic baseline: --config=configs/baseline.py:tree,64 --workdir=DIR",
