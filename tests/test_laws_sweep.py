@@ -80,7 +80,7 @@ def test_named_laws_and_bad_arguments(sweep, tmp_path):
   assert fit.load_fit(d)["law"] == "kaplan"
   a2 = fit.fit_sweep(d, law="approach2", x="params", n_boot=0)
   assert set(a2["fits"]) == {"approach2/gpt"} and a2["fits"]["approach2/gpt"]["N"] == "params"
-  with pytest.raises(ValueError, match=r"law: 'chinchilla' is not one of auto, power"):
+  with pytest.raises(ValueError, match=r"law: unknown 'chinchilla'; allowed: auto, power"):
     fit.fit_sweep(d, law="chinchilla")
   with pytest.raises(ValueError, match=r"n_boot: must be an integer >= 0"):
     fit.fit_sweep(d, n_boot=-1)

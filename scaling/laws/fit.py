@@ -582,7 +582,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
               curves: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0, holdout: int = 1) -> dict:
   """Fits on a `results.load` DataFrame (completed runs only). See fit_sweep."""
   if law not in LAWS:
-    raise ValueError(f"law: {law!r} is not one of {', '.join(LAWS)}")
+    raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   if not (isinstance(n_boot, int) and n_boot >= 0):
     raise ValueError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
   for name, col in (("x", x), ("loss", loss)):
@@ -753,7 +753,7 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   reason; if nothing can be fitted it raises ValueError with the reasons. The bootstrap samples go to
   SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
   Returns what fit.json holds."""
-  if law not in LAWS:
+  if law not in LAWS:  # before reading the directory: a typo is named even when the directory is wrong too
     raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   df = results.load(sweep_dir)
   curves = results.load_curves(sweep_dir) if law in ("auto", "approach1") else None
