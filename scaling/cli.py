@@ -1,4 +1,4 @@
-"""`scaling <command>`: train | sweep | fit | plot | sample | baselines.
+"""`scaling <command>`: train | sweep | status | plan | fit | plot | sample | baselines.
 
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
@@ -11,6 +11,9 @@ from ml_collections import config_flags
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
+    "status": "where a sweep stands (reads only its files): SWEEP_DIR [--watch [--every=SECONDS]]",
+    "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
+            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
@@ -32,6 +35,10 @@ flags.DEFINE_float("temperature", 1.0, "Sampling temperature (0: greedy).")
 flags.DEFINE_integer("top_k", 0, "Keep the k most likely tokens (0: all).")
 flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.")
 flags.DEFINE_integer("seed", 0, "Sampling seed.")
+flags.DEFINE_bool("watch", False, "status: refresh until every run has ended.")
+flags.DEFINE_float("every", 5.0, "status --watch: seconds between refreshes.")
+flags.DEFINE_enum("chip", "h100", ["h100", "h200", "a100", "v5e", "cpu"], "plan: the accelerator to budget for.")
+flags.DEFINE_float("mfu", 0.0, "plan: assumed model-FLOPs utilization (0: the chip's default, see scaling/sweep/plan.py).")
 FLAGS = flags.FLAGS
 
 
@@ -72,6 +79,17 @@ def _run(command: str, argv) -> None:
     entry = downstream.main if _CONFIG.value is not None and _CONFIG.value.get("finetune") else runner.main
     entry(_CONFIG.value, _need("sweep_dir"), executor=FLAGS.executor, workers=FLAGS.workers,
           retry_failed=FLAGS.retry_failed)
+  elif command in ("status", "plan"):
+    try:
+      if command == "status":
+        from scaling.sweep import status  # reads files only: no jax
+        status.main(_sweep_dir(argv), FLAGS.watch, FLAGS.every)
+      else:
+        from scaling.sweep import plan
+        plan.main(_CONFIG.value if _CONFIG.value is not None else _need("config"), FLAGS.chip, FLAGS.mfu)
+    except (ValueError, FileNotFoundError) as e:
+      print(f"scaling {command}: {e}", file=sys.stderr)
+      sys.exit(2)
   elif command == "fit":
     from scaling.laws import fit
     d = _sweep_dir(argv)
