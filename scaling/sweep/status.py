@@ -113,6 +113,24 @@ def run_state(run_dir: str, planned: dict, timeout_s: float, now: float | None =
   return row
 
 
+def _num(v, spec: str) -> str:
+  return "-" if v is None else format(v, spec)
+
+
+def describe(row: dict) -> str:
+  """One log line for a run's row (the sweep runner prints these when stdout is not a terminal)."""
+  st, r = row["status"], row
+  if st == "running":
+    step = f"step {r['step']}/{r['steps'] or '?'}" if r["step"] is not None else "starting (no step logged yet)"
+    loss = f" train_loss {r['train_loss']:.3f}" if r["train_loss"] is not None else ""
+    speed = f" {r['tokens_per_s']:,.0f} tok/s ETA {progress.duration(r['eta_s'])}" if r["tokens_per_s"] else ""
+    return f"{r['run_id']}: running {step}{loss}{speed}"
+  if st == "completed":
+    return (f"{r['run_id']}: completed eval_loss {_num(r['eval_loss'], '.4f')} train_loss "
+            f"{_num(r['train_loss'], '.4f')} ({r['note']})")
+  return f"{r['run_id']}: {st}" + (f": {r['note']}" if r["note"] else "")
+
+
 def sweep_runs(sweep_dir: str) -> tuple[dict, list[str]]:
   """(sweep.json, run ids: the planned ones in order, then any other run directory)."""
   if not os.path.isdir(sweep_dir):
@@ -145,10 +163,6 @@ def collect(sweep_dir: str, now: float | None = None) -> tuple[list[dict], dict]
             "flops": flops, "flops_done": done, "flops_per_s": rate,
             "eta_s": left / rate if rate else (0.0 if not left else None), "name": sweep.get("name", "")}
   return rows, totals
-
-
-def _num(v, spec: str) -> str:
-  return "-" if v is None else format(v, spec)
 
 
 def text_table(t: pd.DataFrame, left: tuple[str, ...] = ("run_id", "note")) -> str:
