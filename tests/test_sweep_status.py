@@ -58,7 +58,7 @@ def fabricated(tmp_path):
       "runs": [dict(run_id=r, **PLANNED) for r in ids]})
   io.atomic_write_json(os.path.join(_run(d, "a-completed"), "result.json"), {
       "status": "completed", "steps": 100, "planned_steps": 100, "train_loss": 2.25, "eval_loss": 2.125,
-      "wall_time_s": 65.0})
+      "wall_time_s": 65.0, "flops": 1e12})
   r = _run(d, "b-running")
   _lock(r, locks.owner())  # this test process: alive
   worker_event = {"event": "start", "time": time.time() - 30, "host": socket.gethostname(), "pid": os.getpid()}
@@ -110,6 +110,7 @@ def test_status_every_state(fabricated):
   # measured rate (2048 tokens/s x 1e12 / 25600 FLOPs per token).
   left = 0.6e12 + 5 * 1e12
   assert totals["eta_s"] == pytest.approx(left / (2048 * 1e12 / 25600))
+  assert totals["flops_done"] == pytest.approx(1e12 + 0.4e12)  # a's whole run, b's first 40 %
   text = status.show(fabricated)
   for r in by:
     assert r in text

@@ -89,7 +89,7 @@ def format_table(df: pd.DataFrame, b: Budget) -> str:
   return "\n".join([
       f"chip {b.chip}: {b.peak:.3g} FLOP/s ({b.peak_source}) x MFU {b.mfu:.1%} ({b.mfu_source}); {per}",
       status.text_table(t),
-      f"{len(df)} runs, {df['flops'].sum():.3g} FLOPs: {df['device_hours'].sum():,.1f} device-hours "
+      f"{len(df)} runs, {df['flops'].sum():.3g} FLOPs: {df['device_hours'].sum():,.3g} device-hours "
       f"({progress.duration(df['hours'].sum() * 3600)} one run after another on {per})"])
 
 

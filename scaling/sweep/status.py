@@ -73,7 +73,7 @@ def run_state(run_dir: str, planned: dict, timeout_s: float, now: float | None =
     st = result["status"]
     row.update(status=st, step=result.get("steps"), steps=result.get("planned_steps") or row["steps"],
                train_loss=result.get("train_loss"), eval_loss=result.get("eval_loss"),
-               flops_done=row["flops"])
+               flops_done=float(result.get("flops") or 0.0))  # what it trained (failed: 0)
     if st == "failed":
       row["note"] = (result.get("error") or "no error recorded").splitlines()[0]
     elif st == "diverged":
@@ -121,7 +121,7 @@ def describe(row: dict) -> str:
   """One log line for a run's row (the sweep runner prints these when stdout is not a terminal)."""
   st, r = row["status"], row
   if st == "running":
-    step = f"step {r['step']}/{r['steps'] or '?'}" if r["step"] is not None else "starting (no step logged yet)"
+    step = f"step {r['step']}/{r['steps'] or '?'}" if r["step"] is not None else "(no step logged yet: compiling?)"
     loss = f" train_loss {r['train_loss']:.3f}" if r["train_loss"] is not None else ""
     speed = f" {r['tokens_per_s']:,.0f} tok/s ETA {progress.duration(r['eta_s'])}" if r["tokens_per_s"] else ""
     return f"{r['run_id']}: running {step}{loss}{speed}"
@@ -189,7 +189,9 @@ def format_table(rows: list[dict], totals: dict) -> str:
   counts = ", ".join(f"{n} {s}" for s, n in totals["counts"].items() if n)
   lines = [text_table(t) if rows else "(no runs yet)",
            f"{totals['runs']} runs: {counts or 'none'}"]
-  if totals["flops"]:
+  if totals["flops"] and all(r["status"] in ENDED for r in rows):
+    lines.append(f"every run has ended: {totals['flops_done']:.3g} of {totals['flops']:.3g} planned FLOPs trained")
+  elif totals["flops"]:
     lines.append(f"FLOPs done {totals['flops_done']:.3g} of {totals['flops']:.3g} "
                  f"({totals['flops_done'] / totals['flops']:.0%}); {totals['counts']['running']} running at "
                  f"{totals['flops_per_s']:.3g} FLOP/s; sweep ETA {progress.duration(totals['eta_s'])}"
