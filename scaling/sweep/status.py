@@ -96,9 +96,10 @@ def run_state(run_dir: str, planned: dict, timeout_s: float, now: float | None =
       beat = now - os.path.getmtime(os.path.join(run_dir, locks.LOCK))
     except OSError:
       beat = None
+    ck = worker.checkpoint_step(run_dir)
     row.update(status="stale lock", tokens_per_s=None,
                note=f"owner {info.get('host')}:{info.get('pid')} gone (last heartbeat {progress.duration(beat)} ago);"
-                    f" a relaunched sweep breaks the lock and resumes from step {worker.checkpoint_step(run_dir)}")
+                    f" a relaunched sweep breaks the lock and " + (f"resumes from step {ck}" if ck else "starts it over"))
     return row
   row["status"] = "running"
   start = _last_start(run_dir)
