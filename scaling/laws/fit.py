@@ -695,6 +695,8 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   reason; if nothing can be fitted it raises ValueError with the reasons. The bootstrap samples go to
   SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
   Returns what fit.json holds."""
+  if law not in LAWS:
+    raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   df = results.load(sweep_dir)
   curves = results.load_curves(sweep_dir) if law in ("auto", "approach1") else None
   full = fit_frame(df, law=law, x=x, loss=loss, curves=curves, n_boot=n_boot, seed=seed)

@@ -33,7 +33,8 @@ def _run_dirs(path: str) -> list[str]:
     return sorted(d for d in glob.glob(os.path.join(path, "runs", "*")) if os.path.isdir(d))
   if os.path.exists(os.path.join(path, "config.json")) or os.path.exists(os.path.join(path, "result.json")):
     return [path]
-  raise FileNotFoundError(f"sweep_dir: {path!r} has neither runs/ nor a run's config.json")
+  raise FileNotFoundError(f"sweep_dir: {path!r} has neither runs/ nor a run's config.json; allowed: a directory "
+                          "written by `scaling sweep` or `scaling train`")
 
 
 def config_columns(cfg: dict) -> dict:

@@ -19,7 +19,7 @@ import traceback
 
 import ml_collections
 
-from scaling import io
+from scaling import faults, io
 from scaling.sweep import locks
 
 # Fields that do not change what a run computes: a relaunch may differ in them without conflict.
@@ -175,10 +175,12 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
         io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
               packed_with=[x for x in run_ids if x != r], cpus=usable_cpus())
+        faults.point("run_claimed")
     todo = list(held)
     if todo:
       _run_and_record([cfgs[r] for r in todo], [dirs[r] for r in todo], main)
       outcome.update({r: "trained" for r in todo})
+      faults.point("run_recorded")
   finally:
     for lock in held.values():
       if lock is not None:

@@ -105,9 +105,9 @@ def make_eval_step(graphdef, task: str, mesh, params_shardings) -> Callable:
                  out_shardings=parallel.replicated(mesh))
 
 
-def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
-  """-> (graphdef, state, state_shardings). Parameters and optimizer state are created by one jitted
-  function straight into their shardings: nothing is materialized whole on one device."""
+def abstract_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
+  """-> (graphdef, abstract state with shardings, state_shardings, init): shapes only, nothing allocated.
+  `jax.jit(init, out_shardings=state_shardings)()` creates the state straight into its shardings."""
   abstract = nnx.eval_shape(lambda: build_fn(family, model_cfg, seed))
   graphdef, abs_params = nnx.split(abstract)
   params_sh = nnx.to_pure_dict(parallel.state_shardings(abs_params, mesh))
@@ -121,7 +121,12 @@ def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformati
   opt_sh = optax.tree_map_params(tx, lambda _, s: s, abs_state["opt_state"], params_sh,
                                  transform_non_params=lambda _: rep)
   shardings = {"step": rep, "params": params_sh, "opt_state": opt_sh}
-  state = jax.jit(init, out_shardings=shardings)()
-  return graphdef, state, shardings
+  abs_state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), abs_state, shardings)
+  return graphdef, abs_state, shardings, init
 
 
+def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
+  """-> (graphdef, state, state_shardings). Parameters and optimizer state are created by one jitted
+  function straight into their shardings: nothing is materialized whole on one device."""
+  graphdef, _, shardings, init = abstract_state(family, model_cfg, seed, tx, mesh, build_fn)
+  return graphdef, jax.jit(init, out_shardings=shardings)(), shardings
