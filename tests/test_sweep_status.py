@@ -3,10 +3,12 @@
 not a terminal, and results.load's config columns."""
 
 import contextlib
+import dataclasses
 import io as stdio
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 
 from scaling import cli, io, results
 from scaling.sweep import locks, plan, runner, status
+from scaling.train import memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
@@ -140,7 +143,8 @@ def test_status_cli(fabricated, tmp_path):
   for bad in (str(tmp_path / "nowhere"), str(tmp_path)):  # missing; a directory that is no sweep
     p = subprocess.run([SCALING, "status", bad], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.count("\n") == 1 and p.stderr.startswith("scaling status: sweep_dir: "), p.stderr
+    assert p.stderr.count("\n") == 1 and re.match(r"scaling status: (SWEEP_DIR|sweep_dir): .*; allowed: ",
+                                                  p.stderr), p.stderr
   assert {"status", "plan"} <= set(cli.COMMANDS)
 
 
@@ -201,6 +205,14 @@ def test_plan_flops_equal_what_each_run_recorded(ran):
     assert row["device_hours"] == pytest.approx(res["flops"] / (989e12 * 0.336) / 3600, rel=1e-12)
   text = plan.format_table(df, b)
   assert "2 runs" in text and "device-hours" in text and all(r in text for r in df["run_id"])
+  # Memory per device (memory.analytic): the larger model needs more; on a device whose memory lies
+  # between the two, only the larger one is marked as not fitting.
+  small, large = df["bytes_per_device"]
+  assert 0 < small < large and df["fits"].all() and "!" not in text
+  tight = dataclasses.replace(b, capacity=(small + large) / 2 / memory.HEADROOM)
+  df2 = plan.table(s, tight)
+  assert df2["fits"].tolist() == [True, False]
+  assert "1 run marked ! need more than 90% of a device's memory" in plan.format_table(df2, tight)
   with pytest.raises(ValueError, match=r"^mfu: .*allowed: a fraction in \(0, 1\]"):
     plan.budget(s, "h200", mfu=1.5)
   with pytest.raises(ValueError, match=r"^chip: .*allowed: h100"):
@@ -226,5 +238,5 @@ def test_results_columns_equal_the_configs(ran):
       assert row[alias] == cfg[section][k]
     for k in ("tokens_per_s", "mfu", "step_time_s", "compile_time_s", "peak_bytes_per_device"):
       assert k in df.columns
-      assert (row[k] == res[k]) if k in res else pd.isna(row[k])
+      assert (row[k] == res[k]) if res.get(k) is not None else pd.isna(row[k]), k
   assert df["lr"].nunique() == 2  # the 1/width rule: the two widths got different lrs, each in its row
