@@ -1,4 +1,4 @@
-"""`scaling <command>`: train | sweep | fit | plot | sample | baselines.
+"""`scaling <command>`: train | sweep | status | plan | fit | plot | sample | baselines.
 
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
@@ -14,6 +14,9 @@ from ml_collections import config_flags
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
+    "status": "where a sweep stands (reads only its files): SWEEP_DIR [--watch [--every=SECONDS]]",
+    "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
+            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
@@ -44,6 +47,12 @@ def define_flags() -> flags.FlagValues:
   flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.", flag_values=fv)
   flags.DEFINE_integer("seed", 0, "Sampling seed.", flag_values=fv)
   flags.DEFINE_bool("verbose", False, "Show library INFO logs (orbax, absl).", flag_values=fv)
+  flags.DEFINE_bool("watch", False, "status: refresh until every run has ended.", flag_values=fv)
+  flags.DEFINE_float("every", 5.0, "status --watch: seconds between refreshes.", flag_values=fv)
+  flags.DEFINE_enum("chip", "h100", ["h100", "h200", "a100", "v5e", "cpu"], "plan: the accelerator to budget for.",
+                    flag_values=fv)
+  flags.DEFINE_float("mfu", 0.0, "plan: assumed model-FLOPs utilization (0: the chip's default, see "
+                     "scaling/sweep/plan.py).", flag_values=fv)
   return fv
 
 
@@ -117,7 +126,7 @@ def fail(command: str, message: str) -> NoReturn:
 def _run(command: str, argv, fv: flags.FlagValues) -> None:
   # orbax / absl INFO lines drown the progress bar
   logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
-  if command in ("fit", "plot"):
+  if command in ("fit", "plot", "status"):
     d = _sweep_dir(argv)
   elif len(argv) > 1:
     raise UsageError(f"{argv[1]}: unexpected argument; allowed: flags only (`scaling {command} --help`)")
@@ -144,6 +153,13 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     entry = downstream.main if cfg.get("finetune") else runner.main
     entry(cfg, _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder"), executor=fv.executor,
           workers=fv.workers, retry_failed=fv.retry_failed)
+  elif command == "status":
+    from scaling.sweep import status  # reads files only: no jax
+    status.main(d, fv.watch, fv.every)
+  elif command == "plan":
+    from scaling.sweep import plan
+    plan.main(fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/kaplan.py:full"),
+              fv.chip, fv.mfu)
   elif command == "fit":
     from scaling.laws import fit
     res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)

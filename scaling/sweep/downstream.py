@@ -137,7 +137,17 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if todo:
     print(f"{s.name}: fine-tuning {len(todo)} of {len(runs)} runs into {ft_dir}")
     ex = executors.make(s.executor, ft_dir, retry_failed)
-    ex.run([executors.Task([r], [worker._plain(c)]) for r, c in todo], lambda t: None, lambda t, o: None)
+    bar = runner.Progress(ft_dir, len(runs), len(runs) - len(todo), progress, s.executor.lock_timeout_s)
+    ended: list[str] = []
+
+    def on_done(t, outcome):
+      ended.extend(t.run_ids)
+      bar.ended(t.run_ids, outcome, len(runs) - len(todo) + len(ended))
+
+    try:
+      ex.run([executors.Task([r], [worker._plain(c)]) for r, c in todo], lambda t: bar.started(t.run_ids), on_done)
+    finally:
+      bar.close()
   score_test(ft_dir, [r for r, _ in runs], max_batches=s.finetune.test_batches)
   df = load(sweep_dir)
   ids = set(pre_df["run_id"]) | {r for r, _ in runs}

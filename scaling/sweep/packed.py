@@ -30,7 +30,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import config as config_lib
 from scaling import faults, io, models, parallel
-from scaling.train import checkpoint, loop, memory, metrics, optim
+from scaling.train import checkpoint, loop, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
 # Config fields packed members may differ in (anything else must match: model, data, schedule, steps).
@@ -254,6 +254,7 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
   alive = np.ones(k, bool)
   last = [{"loss": float("nan")} for _ in range(k)]
   t_window, steps_window = time.perf_counter(), 0
+  bar = progress.Bar(p["steps"], start, f"{c0.family}:{c0.size} packed x{k}", is_main and t.progress)
 
   def check(step_i, m):
     host = {n: np.asarray(v) for n, v in m.items()}
@@ -285,7 +286,9 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
         writers[j].write({"step": done, "tokens": done * p["tokens_per_step"], "train_loss": last[j]["loss"],
                           "lr": last[j]["lr"], "grad_norm": last[j]["grad_norm"], "tokens_per_s": tok_s,
                           "mfu": mfu, "packed": k})
+      bar.report(done, "/".join(f"{last[j]['loss']:.3f}" for j in np.flatnonzero(alive)), tok_s, mfu)
       t_window, steps_window = time.perf_counter(), 0
+    bar.update(1)
     if not alive.any():
       return
     if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
@@ -294,6 +297,7 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
         writers[j].write({"step": done, "tokens": done * p["tokens_per_step"], **ev[j]})
     if t.checkpoint_every and done % t.checkpoint_every == 0 and done != p["steps"]:
       _save(ckpts, alive, member, state, its, done)
+  bar.close()
   if pending is not None:
     check(*pending)
   if not alive.any():

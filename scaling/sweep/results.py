@@ -1,8 +1,10 @@
 """Run directories -> tidy pandas DataFrames. The run directories are the only source of truth.
 
 A sweep directory holds `sweep.json` and `runs/<run_id>/` with `config.json`, `metrics.jsonl` and,
-written last and atomically, `result.json`. `load` gives one row per run; `load_curves` one row per
-logged step.
+written last and atomically, `result.json`. `load` gives one row per run: result.json's fields, every
+config.json leaf as a dotted column (`model.d_model`, `train.lr`, `data.batch_size`, ...) with short
+aliases for the common ones (ALIASES), and the throughput summary (THROUGHPUT, NA where a run has none).
+`load_curves` gives one row per logged step.
 
 Best per point: runs that share a point of the scaling study (`POINT`: ladder, family, parameter
 count, training length, unique tokens, training examples) and differ only in learning rate, batch
@@ -27,10 +29,16 @@ COLUMNS = [
 ]
 # What makes a point of the study (`length`: the `budget` tag, else `tokens`); everything else is inner grid.
 POINT = ("sweep", "family", "params", "params_nonembed", "length", "unique_tokens", "train_examples")
-# Inner-grid hyperparameters checked for the edge, and where config.json keeps them.
-HPARAMS = {"lr": ("train", "lr"), "batch_size": ("data", "batch_size")}
-_CONFIG_COLUMNS = {**HPARAMS, "unique_tokens": ("data", "unique_tokens")}
+# Inner-grid hyperparameters checked for the edge (columns: ALIASES below).
+HPARAMS = ("lr", "batch_size")
 TRIED = ("completed", "diverged")  # runs that say how their hyperparameters did (failed / unfinished do not)
+# Short names for the config fields one plots against most (NA where a family has no such field: the DNN
+# has width / depth, not d_model / n_layers).
+ALIASES = {"d_model": "model.d_model", "n_layers": "model.n_layers", "n_heads": "model.n_heads",
+           "lr": "train.lr", "batch_size": "data.batch_size", "seq_len": "data.seq_len",
+           "unique_tokens": "data.unique_tokens"}
+# The trainer's throughput summary in result.json.
+THROUGHPUT = ["tokens_per_s", "mfu", "step_time_s", "compile_time_s", "peak_bytes_per_device"]
 
 
 def _run_dirs(path: str) -> list[str]:
@@ -43,35 +51,26 @@ def _run_dirs(path: str) -> list[str]:
                           "written by `scaling sweep` or `scaling train`")
 
 
+def config_columns(cfg: dict) -> dict:
+  """config.json as {'model.d_model': 64, 'train.lr': 0.003, ...} (every leaf; tags are columns already)."""
+  flat = pd.json_normalize({k: v for k, v in cfg.items() if k != "tags"}, sep=".").iloc[0].to_dict()
+  return flat | {a: flat.get(k, pd.NA) for a, k in ALIASES.items()}
+
+
 def load_run(run_dir: str) -> dict:
-  """One run as a flat dict: result.json fields (+ `tags` expanded); 'incomplete' when no result yet."""
+  """One run as a flat dict: result.json fields (+ `tags` expanded) and its config's columns; status
+  'incomplete' when it has no result yet."""
   result_path = os.path.join(run_dir, "result.json")
+  cfg_path = os.path.join(run_dir, "config.json")
+  cfg = io.read_json(cfg_path) if os.path.exists(cfg_path) else {}
   if os.path.exists(result_path):
     row = dict(io.read_json(result_path))
   else:
-    row = {"status": "incomplete"}
-    cfg_path = os.path.join(run_dir, "config.json")
-    if os.path.exists(cfg_path):
-      cfg = io.read_json(cfg_path)
-      row.update(family=cfg.get("family"), size=cfg.get("size"), tags=cfg.get("tags", {}))
+    row = {"status": "incomplete", "family": cfg.get("family"), "size": cfg.get("size"), "tags": cfg.get("tags", {})}
   row.update(row.pop("tags", None) or {})
-  for k, v in _config_columns(run_dir).items():
-    row.setdefault(k, v)
+  row.update({k: v for k, v in config_columns(cfg).items() if k not in row} if cfg else {})
   row["run_id"] = os.path.basename(os.path.normpath(run_dir))
   return row
-
-
-def _config_columns(run_dir: str) -> dict:
-  """lr, batch_size (sequences per step) and unique_tokens from the run's config.json, where set."""
-  path = os.path.join(run_dir, "config.json")
-  cfg = io.read_json(path) if os.path.exists(path) else {}
-  out = {}
-  for name, (section, key) in _CONFIG_COLUMNS.items():
-    sec = cfg.get(section)
-    v = sec.get(key) if isinstance(sec, dict) else None
-    if v is not None:
-      out[name] = v
-  return out
 
 
 def point_ids(df: pd.DataFrame) -> np.ndarray:
@@ -136,7 +135,7 @@ def load(sweep_dir: str, *, status: str | None = None) -> pd.DataFrame:
   best_at_edge). `status='completed'` keeps finished runs only."""
   rows = [load_run(d) for d in _run_dirs(sweep_dir)]
   df = pd.DataFrame(rows)
-  for c in COLUMNS:
+  for c in COLUMNS + THROUGHPUT + list(ALIASES):
     if c not in df.columns:
       df[c] = pd.NA
   df = df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]

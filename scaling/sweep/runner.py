@@ -7,7 +7,6 @@ per-run locks; one that finds a run held by a live owner waits for it (or breaks
 dies) and returns when every run has ended.
 """
 
-import json
 import os
 import socket
 import sys
@@ -21,8 +20,8 @@ from tqdm.auto import tqdm
 from scaling import config as config_lib
 from scaling import faults, io
 from scaling.models import accounting
-from scaling.train import memory
-from scaling.sweep import executors, ladders, locks, packed, results, worker
+from scaling.train import memory, progress
+from scaling.sweep import executors, ladders, locks, packed, results, status, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -73,31 +72,24 @@ def write_sweep_json(sweep_dir: str, s: ml_collections.ConfigDict, runs) -> None
 
 
 class Progress:
-  """tqdm bar over runs (done / total) whose postfix shows the active run's last logged loss."""
+  """Runs done / total. On a terminal: a tqdm bar whose postfix shows the active run's last logged loss.
+  Otherwise (a log file, SLURM, CI): a flushed line per run start and end, and every `progress.every_s()`
+  seconds one per running run (step, loss, tokens/s, ETA from `status.run_state`)."""
 
-  def __init__(self, sweep_dir: str, total: int, done: int, enabled: bool, poll_s: float = 2.0):
-    self.sweep_dir, self.active = sweep_dir, []
-    self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep", disable=None if enabled else True,
+  def __init__(self, sweep_dir: str, total: int, done: int, enabled: bool, timeout_s: float, poll_s: float = 2.0):
+    self.sweep_dir, self.active, self.total, self.done, self.timeout_s = sweep_dir, [], total, done, timeout_s
+    self.lines = enabled and not progress.interactive()
+    self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep", disable=not enabled or self.lines,
                     dynamic_ncols=True)
+    self.planned = {r["run_id"]: r for r in io.read_json(os.path.join(sweep_dir, "sweep.json"))["runs"]}
+    self._printed = time.monotonic()
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._watch, args=(poll_s,), daemon=True)
     self._thread.start()
 
-  def _last(self, run_id: str) -> dict | None:
-    path = os.path.join(self.sweep_dir, "runs", run_id, "metrics.jsonl")
-    try:
-      with open(path, "rb") as f:
-        f.seek(max(os.path.getsize(path) - 4096, 0))
-        lines = f.read().decode(errors="ignore").splitlines()
-    except OSError:
-      return None
-    for line in reversed(lines):
-      if '"train_loss"' in line:
-        try:
-          return json.loads(line)
-        except ValueError:
-          continue
-    return None
+  def _row(self, run_id: str) -> dict:
+    return status.run_state(os.path.join(self.sweep_dir, "runs", run_id), self.planned.get(run_id, {}),
+                            self.timeout_s)
 
   def _watch(self, poll_s: float):
     while not self._stop.wait(poll_s):
@@ -107,14 +99,36 @@ class Progress:
     active = list(self.active)
     if not active:
       return
-    row = self._last(active[-1])
+    if self.lines:
+      if time.monotonic() - self._printed >= progress.every_s():
+        self._printed = time.monotonic()
+        for r in active:
+          progress.line(f"sweep: {status.describe(self._row(r))}")
+      return
+    row, _ = status.last_rows(os.path.join(self.sweep_dir, "runs", active[-1]))
     post = {"run": active[-1] + (f" +{len(active) - 1}" if len(active) > 1 else "")}
     if row:
       post.update(step=row.get("step"), loss=f"{row.get('train_loss', float('nan')):.3f}")
     self.bar.set_postfix(post, refresh=True)
 
+  def started(self, run_ids: list[str]):
+    self.active.extend(run_ids)
+    if self.lines:
+      for r in run_ids:
+        progress.line(f"sweep: start {r} ({self.done}/{self.total} runs done)")
+
+  def ended(self, run_ids: list[str], outcome: dict, done: int):
+    for r in run_ids:
+      if r in self.active:
+        self.active.remove(r)
+    self.update_done(done)
+    if self.lines:
+      for r in run_ids:
+        what = status.describe(self._row(r)) if outcome.get(r) == "trained" else f"{r}: {outcome.get(r)}"
+        progress.line(f"sweep: end {what} ({self.done}/{self.total} runs done)")
+
   def update_done(self, n: int):
-    self.bar.n = n
+    self.done = self.bar.n = n
     self.bar.refresh()
 
   def close(self):
@@ -136,7 +150,8 @@ def cost(c: ml_collections.ConfigDict) -> float:
 
 def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
               workers: int = 0, retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
-  """Runs (or resumes) a sweep into `sweep_dir`; -> its results, one row per run (results.load)."""
+  """Runs (or resumes) a sweep into `sweep_dir`; -> its results, one row per run (results.load).
+  `progress`: a bar on a terminal, log lines otherwise (scaling/train/progress.py); False: quiet."""
   s = ml_collections.ConfigDict(s.to_dict())
   if executor:
     s.executor.kind = executor
@@ -162,21 +177,19 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
             for r in ids}
 
   st = states()
-  bar = Progress(sweep_dir, len(ids), sum(v == "done" for v in st.values()), progress)
+  bar = Progress(sweep_dir, len(ids), sum(v == "done" for v in st.values()), progress, timeout)
 
   def on_start(t):
-    bar.active.extend(t.run_ids)
+    bar.started(t.run_ids)
 
   progressed = []
 
   def on_done(t, outcome):
     for r in t.run_ids:
-      if r in bar.active:
-        bar.active.remove(r)
       if outcome.get(r) == "trained":
         attempted.add(r)
       progressed.append(outcome.get(r) in ("trained", "done"))
-    bar.update_done(sum(v == "done" for v in states().values()))
+    bar.ended(t.run_ids, outcome, sum(v == "done" for v in states().values()))
     faults.point("sweep_between_runs")
 
   no_wait = s.executor.kind == "slurm" and not s.executor.slurm.wait  # submit and return

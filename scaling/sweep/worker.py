@@ -19,7 +19,6 @@ import traceback
 
 import ml_collections
 
-from scaling import config as config_lib
 from scaling import faults, io
 from scaling.sweep import locks
 
@@ -131,6 +130,8 @@ def _train(cfgs: list[ml_collections.ConfigDict], run_dirs: list[str]) -> list[d
   if len(cfgs) > 1:
     from scaling.sweep import packed
     return packed.train_packed(cfgs, run_dirs)
+  # Imported here, not at the top: `scaling status` reads run files through this module without jax.
+  from scaling import config as config_lib
   c, d = cfgs[0], run_dirs[0]
   if c.family in config_lib.BASELINES:
     from scaling.baselines import run as baseline_run
@@ -144,7 +145,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
   """Claims and trains the task's runs; -> {run_id: 'trained' | 'done' | 'held'} ('done': it already
   had a result; 'held': another live process owns it). Never raises for a failing run: the failure is
   in its result.json. `compile_cache`: a JAX persistent compilation cache directory for this process."""
-  from scaling import parallel
+  from scaling import config as config_lib, parallel
   dirs = {r: os.path.join(sweep_dir, "runs", r) for r in run_ids}
   cfgs = {r: ml_collections.ConfigDict(c) for r, c in zip(run_ids, configs)}
   if cfgs[run_ids[0]].family in config_lib.NEURAL:

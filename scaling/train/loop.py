@@ -12,12 +12,11 @@ import traceback
 import jax
 import ml_collections
 import numpy as np
-from tqdm.auto import tqdm
 
 from scaling import config as config_lib
 from scaling import faults, io, models, parallel
 from scaling.models import accounting
-from scaling.train import checkpoint, memory, metrics, optim
+from scaling.train import checkpoint, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
 
@@ -205,8 +204,7 @@ def _train(c, b, workdir, result, t_start, is_main, writer):
   peak, peak_src = metrics.peak_flops(t.peak_flops)
   result.update(peak_flops=peak, peak_source=peak_src)
 
-  bar = tqdm(total=p["steps"], initial=start, disable=not (is_main and t.progress), dynamic_ncols=True,
-             desc=f"{c.family}:{c.size}")
+  bar = progress.Bar(p["steps"], start, f"{c.family}:{c.size}", is_main and t.progress)
   pending = None  # (step, metrics) of the previous step, read after the next one is dispatched
   last = {"loss": float("nan")}
   t_window, steps_window = time.perf_counter(), 0
@@ -234,7 +232,7 @@ def _train(c, b, workdir, result, t_start, is_main, writer):
         mfu = steps_window * p["flops_per_step"] / dt / peak
         writer.write({"step": done, "tokens": done * p["tokens_per_step"], "train_loss": last["loss"],
                       "lr": last["lr"], "grad_norm": last["grad_norm"], "tokens_per_s": tok_s, "mfu": mfu})
-        bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.0%}")
+        bar.report(done, f"{last['loss']:.3f}", tok_s, mfu)
         t_window, steps_window = time.perf_counter(), 0
       bar.update(1)
       if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
