@@ -56,8 +56,9 @@ def plain_jax(implementation: str | None = None):
     layers.dense, layers.attention, layers.layer_norm = saved
 
 
-def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
-  """[compiled train step, state, batch] for one device and random tokens."""
+def jitted_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
+  """[jitted (not yet compiled) train step as `scaling train` builds it, state, batch] for one device and
+  random tokens."""
   t = ml_collections.ConfigDict(dict(lr=1e-3, schedule="constant", warmup_steps=0, warmup_frac=0.0,
                                      min_lr_ratio=0.1, decay_frac=0.2, grad_clip=1.0, optimizer="adamw",
                                      b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, decay_embeddings=False,
@@ -70,6 +71,12 @@ def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
   x = rng.integers(0, m.vocab_size, (batch, seq + 1)).astype(np.int32)
   b = parallel.global_batch({"inputs": x[:, :-1], "targets": x[:, 1:],
                              "weights": np.ones((batch, seq), np.float32)}, mesh)
+  return [fn, state, b]
+
+
+def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
+  """[compiled train step, state, batch] for one device and random tokens."""
+  fn, state, b = jitted_step(m, batch, seq)
   return [fn.lower(state, b).compile(), state, b]
 
 
