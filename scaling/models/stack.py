@@ -46,16 +46,25 @@ def make(block_fn: Callable[[nnx.Rngs], nnx.Module], n: int, scan: bool, rngs: n
 
 def run(stack, body: Callable, carry, xs=None, *, scan: bool, remat: str = "none"):
   """carry, ys = body(block, carry, x_i) over the blocks; xs / ys: per-layer inputs / outputs (a list
-  unrolled, a pytree with a leading layer axis scanned) or None."""
+  unrolled, a pytree with a leading layer axis scanned) or None.
+
+  Plain jax.lax.scan / jax.checkpoint over each block's split state (nnx.merge inside): the blocks only
+  read their parameters, and unlike nnx.scan this also works on a model merged outside an enclosing
+  trace (sampling's decode loop)."""
+  graphdef = nnx.graphdef(stack if scan else stack[0])  # every block of an unrolled stack has the same
+
+  def step(state, carry, x):
+    return body(nnx.merge(graphdef, state), carry, x)
+
   if remat != "none":
     # Inside scan XLA cannot CSE the recomputation away across iterations, so prevent_cse is not needed.
-    body = nnx.remat(body, policy=REMAT[remat], prevent_cse=not scan)
+    step = jax.checkpoint(step, policy=REMAT[remat], prevent_cse=not scan)
   if scan:
-    f = nnx.scan(body, in_axes=(0, nnx.Carry, None if xs is None else 0), out_axes=(nnx.Carry, 0))
-    return f(stack, carry, xs)
+    states = nnx.state(stack)
+    return jax.lax.scan(lambda c, layer: step(layer[0], c, layer[1]), carry, (states, xs))
   ys = []
   for i, block in enumerate(stack):
-    carry, y = body(block, carry, None if xs is None else xs[i])
+    carry, y = step(nnx.state(block), carry, None if xs is None else xs[i])
     ys.append(y)
   return carry, (None if xs is None else ys)
 

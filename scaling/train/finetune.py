@@ -167,9 +167,14 @@ def _common(want: dict, saved, path: str = "") -> dict:
 
 
 def _rekey(want: dict, got: dict) -> dict:
-  """`got` (checkpoint keys) with the keys of `want` (the model's own, e.g. int list indices)."""
-  return {k: _rekey(v, got[str(k)]) if isinstance(v, dict) else got[str(k)]
-          for k, v in want.items() if str(k) in got}
+  """`got` (checkpoint keys, or already the model's) with the keys of `want` (the model's own, e.g. int list
+  indices)."""
+  out = {}
+  for k, v in want.items():
+    g = got[k] if k in got else got.get(str(k))
+    if g is not None:
+      out[k] = _rekey(v, g) if isinstance(v, dict) else g
+  return out
 
 
 def _merge(fresh: dict, loaded: dict, path: str = "") -> tuple[dict, list[str]]:

@@ -108,6 +108,14 @@ def make_eval_step(graphdef, task: str, mesh, params_shardings) -> Callable:
 def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
   """-> (graphdef, state, state_shardings). Parameters and optimizer state are created by one jitted
   function straight into their shardings: nothing is materialized whole on one device."""
+  graphdef, init, _, shardings = plan_state(family, model_cfg, seed, tx, mesh, build_fn)
+  state = jax.jit(init, out_shardings=shardings)()
+  return graphdef, state, shardings
+
+
+def plan_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
+  """-> (graphdef, init() -> state, abstract state, state_shardings), nothing allocated (memory planning
+  lowers the step on the abstract state)."""
   abstract = nnx.eval_shape(lambda: build_fn(family, model_cfg, seed))
   graphdef, abs_params = nnx.split(abstract)
   params_sh = nnx.to_pure_dict(parallel.state_shardings(abs_params, mesh))
@@ -121,7 +129,6 @@ def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformati
   opt_sh = optax.tree_map_params(tx, lambda _, s: s, abs_state["opt_state"], params_sh,
                                  transform_non_params=lambda _: rep)
   shardings = {"step": rep, "params": params_sh, "opt_state": opt_sh}
-  state = jax.jit(init, out_shardings=shardings)()
-  return graphdef, state, shardings
+  return graphdef, init, abs_state, shardings
 
 
