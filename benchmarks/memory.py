@@ -4,8 +4,10 @@
 
 For each (size, model.remat) the step `scaling train` runs (AdamW, f32 params, one device) is lowered on
 abstract state and compiled; `compiled.memory_analysis()` gives argument (state + batch), output, temporary
-and peak bytes. Arguments are donated, so peak ~ arguments + temporaries; the activations saved for the
-backward are what remat trades against recompute, and they live in the temporaries.
+and peak bytes (scaling.train.memory.from_compiled, the run preflight's reader), next to the analytic
+estimate from the config alone (scaling.train.memory.analytic: params + grads + Adam moments + the
+activations backward keeps under the remat policy). The activations saved for the backward are what remat
+trades against recompute; they live in XLA's temporaries.
 """
 
 import argparse
@@ -13,17 +15,21 @@ import time
 
 import jax
 
-from scaling.models import accounting, sizes, stack
+from scaling import config as config_lib
+from scaling.models import accounting, stack
+from scaling.train import memory
 from train_step import jitted_step  # benchmarks/ is the script's directory
 
 GiB = 2 ** 30
 
 
-def analysis(m, batch: int, seq: int):
-  fn, state, b = jitted_step(m, batch, seq, abstract=True)
+def analysis(c, batch: int, seq: int) -> tuple[dict, dict, float]:
+  """(XLA's figures, the analytic estimate, compile seconds) of config c's train step."""
+  fn, state, b = jitted_step(c.model, batch, seq, abstract=True)
   t0 = time.perf_counter()
   compiled = fn.lower(state, b).compile()
-  return compiled.memory_analysis(), time.perf_counter() - t0
+  secs = time.perf_counter() - t0
+  return memory.from_compiled(compiled), memory.analytic(c, {"inputs": (batch, seq)}, n_devices=1), secs
 
 
 def main():
@@ -37,17 +43,19 @@ def main():
   args = ap.parse_args()
   print(f"device: {jax.devices()[0].device_kind}; batch {args.batch} x {args.seq}, vocab {args.vocab}, f32, AdamW, "
         f"scan_layers={bool(args.scan)}; GiB from compiled.memory_analysis()")
-  print(f"{'size':>6} {'params':>8} {'remat':>34} {'argument':>9} {'output':>7} {'temp':>7} {'peak':>7} {'compile s':>9}")
+  print(f"{'size':>6} {'params':>8} {'remat':>32} | {'XLA: argument':>13} {'temp':>6} {'peak':>6} | "
+        f"{'analytic: state':>15} {'activations':>11} {'total':>6} | {'compile s':>9}")
   for size in args.sizes.split(","):
-    base = sizes.named("gpt", size)
     for policy in args.remat.split(","):
-      m = base.copy_and_resolve_references()
-      m.update(vocab_size=args.vocab, max_len=args.seq, scan_layers=bool(args.scan), remat=policy)
-      ma, secs = analysis(m, args.batch, args.seq)
-      n = accounting.params("gpt", m)["total"]
-      print(f"{size:>6} {n / 1e6:>7.1f}M {policy:>34} {ma.argument_size_in_bytes / GiB:>9.3f} "
-            f"{ma.output_size_in_bytes / GiB:>7.3f} {ma.temp_size_in_bytes / GiB:>7.3f} "
-            f"{ma.peak_memory_in_bytes / GiB:>7.3f} {secs:>9.1f}", flush=True)
+      c = config_lib.base("gpt", size)
+      c.model.update(vocab_size=args.vocab, max_len=args.seq, scan_layers=bool(args.scan), remat=policy)
+      c.data.update(batch_size=args.batch, seq_len=args.seq)
+      c.mesh.update(data=1, num_devices=1)
+      xla, est, secs = analysis(c, args.batch, args.seq)
+      n = accounting.params("gpt", c.model)["total"]
+      print(f"{size:>6} {n / 1e6:>7.1f}M {policy:>32} | {xla['argument'] / GiB:>13.2f} {xla['temp'] / GiB:>6.2f} "
+            f"{xla['peak'] / GiB:>6.2f} | {(est['total'] - est['activations']) / GiB:>15.2f} "
+            f"{est['activations'] / GiB:>11.2f} {est['total'] / GiB:>6.2f} | {secs:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def jitted_step(m: ml_collections.ConfigDict, batch: int, seq: int, abstract: bo
   mesh = parallel.make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
   tx, lr = optim.make(t, 1000)
   if abstract:
-    graphdef, _, state, sh = step_lib.plan_state("gpt", m, 0, tx, mesh, models.build)
+    graphdef, state, sh, _ = step_lib.abstract_state("gpt", m, 0, tx, mesh, models.build)
     fn = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr, "lm", t, mesh), sh, mesh)
     tokens = jax.ShapeDtypeStruct((batch, seq), jnp.int32, sharding=parallel.batch_sharding(mesh))
     return [fn, state, {"inputs": tokens, "targets": tokens,

@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
   figures = [common.save_figure(fig, args.sweep_dir, "loss_vs_params")]
   fig = plot.loss_vs_flops_figure(df, curves, fit)
   if fig is not None:
-    if env is not None:  # the frontier the L(C) fit used (the figure's own line joins final losses)
+    if env is not None:  # the frontier points the L(C) fit used (from the smallest run's whole compute on)
       fig.axes[0].plot(C_env, L_env, "r.", ms=3, label="learning-curve frontier (fitted)")
       fig.axes[0].legend(fontsize=7, loc="lower left")
     common.fit_ylim(fig.axes[0], curves["eval_loss"].dropna(), pad=1.1)

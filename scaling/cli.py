@@ -3,95 +3,167 @@
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
 
+import os
+import re
 import sys
+from typing import NoReturn
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
-    "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3]",
+    "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
     "baselines": "run one classic baseline: --config=configs/baseline.py:tree,64 --workdir=DIR",
 }
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "ml_collections config file[:arg].", lock_config=False)
-flags.DEFINE_string("workdir", None, "Run directory (train, sample, baselines).")
-flags.DEFINE_string("sweep_dir", None, "Sweep directory (sweep).")
-flags.DEFINE_enum("executor", None, ["local", "pool", "slurm"], "Sweep executor (default: the sweep config's).")
-flags.DEFINE_integer("workers", 0, "Processes for --executor=pool (0: the sweep config's).")
-flags.DEFINE_bool("retry_failed", False, "Re-run failed / diverged runs of a sweep.")
-flags.DEFINE_string("law", "auto", "Scaling law to fit.")
-flags.DEFINE_string("x", "params_nonembed", "Size column to fit against (params, params_nonembed, tokens, flops).")
-flags.DEFINE_integer("n_boot", 200, "Bootstrap resamples for confidence intervals.")
-flags.DEFINE_string("out_dir", None, "Where figures go (default SWEEP_DIR/figures).")
-flags.DEFINE_string("prompt", "", "Prompt text for sampling.")
-flags.DEFINE_float("temperature", 1.0, "Sampling temperature (0: greedy).")
-flags.DEFINE_integer("top_k", 0, "Keep the k most likely tokens (0: all).")
-flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-FLAGS = flags.FLAGS
 
 
-def _need(name: str):
-  v = getattr(FLAGS, name)
+def define_flags() -> flags.FlagValues:
+  """A fresh set of flags per invocation (no process-global state: `main` can run twice in one process)."""
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "ml_collections config file[:arg].", lock_config=False,
+                                  flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Run directory (train, sample, baselines).", flag_values=fv)
+  flags.DEFINE_string("sweep_dir", None, "Sweep directory (sweep).", flag_values=fv)
+  flags.DEFINE_enum("executor", None, ["local", "pool", "slurm"], "Sweep executor (default: the sweep config's).",
+                    flag_values=fv)
+  flags.DEFINE_integer("workers", 0, "Processes for --executor=pool (0: the sweep config's).", flag_values=fv)
+  flags.DEFINE_bool("retry_failed", False, "Re-run failed / diverged runs of a sweep.", flag_values=fv)
+  flags.DEFINE_string("law", "auto", "Scaling law to fit.", flag_values=fv)
+  flags.DEFINE_string("x", "params_nonembed", "Size column to fit against (params, params_nonembed, tokens, flops).",
+                      flag_values=fv)
+  flags.DEFINE_integer("n_boot", 200, "Bootstrap resamples for confidence intervals.", flag_values=fv)
+  flags.DEFINE_string("out_dir", None, "Where figures go (default SWEEP_DIR/figures).", flag_values=fv)
+  flags.DEFINE_string("prompt", "", "Prompt text for sampling.", flag_values=fv)
+  flags.DEFINE_float("temperature", 1.0, "Sampling temperature (0: greedy).", flag_values=fv)
+  flags.DEFINE_integer("top_k", 0, "Keep the k most likely tokens (0: all).", flag_values=fv)
+  flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.", flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "Sampling seed.", flag_values=fv)
+  flags.DEFINE_bool("verbose", False, "Show library INFO logs (orbax, absl).", flag_values=fv)
+  return fv
+
+
+# Exceptions that mean "the user asked for something that cannot be": one line on stderr, exit 2.
+# Library code raises ValueError("field: what is wrong; allowed: what is") before any compile.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+class UsageError(Exception):
+  pass
+
+
+def _need(fv: flags.FlagValues, name: str, example: str):
+  v = getattr(fv, name)
   if v is None:
-    raise app.UsageError(f"--{name} is required")
+    raise UsageError(f"--{name}: required; allowed: {example}")
   return v
 
 
 def _sweep_dir(argv) -> str:
   if len(argv) < 2:
-    raise app.UsageError("SWEEP_DIR is required")
+    raise UsageError("SWEEP_DIR: required; allowed: a directory written by `scaling sweep`")
+  if len(argv) > 2:
+    raise UsageError(f"{argv[2]}: unexpected argument; allowed: one SWEEP_DIR")
+  if not os.path.isdir(argv[1]):
+    raise UsageError(f"SWEEP_DIR: {argv[1]!r} is not a directory; allowed: a directory written by `scaling sweep`")
   return argv[1]
 
 
-def _run(command: str, argv) -> None:
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # orbax / absl INFO lines drown the progress bar
+def _first_line(e: BaseException) -> str:
+  """The message of the innermost error in `e`'s text: config files raise inside ml_collections, whose
+  flag error carries their traceback as text."""
+  lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+  for ln in reversed(lines):
+    m = re.match(r"^(?:[\w.]+(?:Error|Exception)): (.+)$", ln)
+    if m:
+      return m.group(1)
+  return lines[-1] if lines else type(e).__name__
+
+
+def flag_error(e: BaseException, argv: list[str]) -> str:
+  """One line for an error raised while parsing flags and loading the config file with its overrides."""
+  text = str(e)
+  if isinstance(e, flags.UnrecognizedFlagError):
+    return f"--{e.flagname}: unknown flag; allowed: the flags `scaling {argv[0].split()[-1]} --help` lists"
+  m = re.search(r"No such file or directory: '([^']+)'", text)
+  if m:
+    return f"--config: no such file {m.group(1)!r}; allowed: a config file, e.g. configs/gpt.py:tiny"
+  if isinstance(e, (AttributeError, KeyError)):  # an override names a field the config does not have
+    m = re.match(r"^'?\\?'?(\w+)", text.strip("'\"")) or re.search(r"'(\w+)'", text)
+    name = m.group(1) if m else ""
+    hint = re.search(r"Did you mean (.+?) instead", text)
+    arg = next((a.split("=")[0] for a in argv if a.startswith("--config.") and a.split("=")[0].endswith("." + name)),
+               f"--config.{name}")
+    return f"{arg}: unknown config field" + (f"; allowed: did you mean {hint.group(1)}?" if hint else
+                                             "; allowed: the fields the config file defines")
+  m = re.match(r"flag (--[\w.]+)(?:=(\S*))?: (.*)", text.strip(), re.S)
+  inner = _first_line(e)
+  if m and "Error whilst parsing config file" in text:
+    return inner if re.match(r"^[\w.]+: ", inner) else f"{m.group(1)}: {inner}"
+  if m:
+    return f"{m.group(1)}: {inner.split(': ', 1)[-1] if inner.startswith('flag ') else inner}"
+  return inner
+
+
+def fail(command: str, message: str) -> NoReturn:
+  print(f"scaling {command}: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _run(command: str, argv, fv: flags.FlagValues) -> None:
+  # orbax / absl INFO lines drown the progress bar
+  logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
+  if command in ("fit", "plot"):
+    d = _sweep_dir(argv)
+  elif len(argv) > 1:
+    raise UsageError(f"{argv[1]}: unexpected argument; allowed: flags only (`scaling {command} --help`)")
   if command == "train":
     from scaling.train import loop
-    cfg = _CONFIG.value if _CONFIG.value is not None else _need("config")
-    try:
-      loop.prepare(cfg)  # config errors: one line, before anything compiles
-    except ValueError as e:
-      sys.exit(f"scaling train: {e}")
-    result = loop.train(cfg, _need("workdir"))
-    print(f"wrote {FLAGS.workdir}/result.json: status={result['status']}")
+    cfg = fv.config if fv.config is not None else _need(fv, "config", "a config file, e.g. configs/gpt.py:tiny")
+    result = loop.train(cfg, _need(fv, "workdir", "a run directory to write, e.g. runs/tiny"))
+    print(f"wrote {fv.workdir}/result.json: status={result['status']}")
     if result["status"] != "completed":
       sys.exit(1)
   elif command == "baselines":
     from scaling.baselines import run
-    result = run.run(_CONFIG.value, _need("workdir"))
-    print(f"wrote {FLAGS.workdir}/result.json: status={result['status']} eval_loss={result.get('eval_loss')}")
+    cfg = fv.config if fv.config is not None else _need(fv, "config", "configs/baseline.py:FAMILY,SIZE")
+    workdir = _need(fv, "workdir", "a run directory to write, e.g. runs/ngram5")
+    run.validate(cfg)
+    result = run.run(cfg, workdir)
+    print(f"wrote {workdir}/result.json: status={result['status']} eval_loss={result.get('eval_loss')}")
+    if result["status"] != "completed":
+      sys.exit(1)
   elif command == "sweep":
     from scaling.sweep import downstream, runner
+    cfg = fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/gpt_ladder.py")
     # A config with a `finetune` section is a pretrain ladder followed by fine-tuning each member.
-    entry = downstream.main if _CONFIG.value is not None and _CONFIG.value.get("finetune") else runner.main
-    entry(_CONFIG.value, _need("sweep_dir"), executor=FLAGS.executor, workers=FLAGS.workers,
-          retry_failed=FLAGS.retry_failed)
+    entry = downstream.main if cfg.get("finetune") else runner.main
+    entry(cfg, _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder"), executor=fv.executor,
+          workers=fv.workers, retry_failed=fv.retry_failed)
   elif command == "fit":
     from scaling.laws import fit
-    d = _sweep_dir(argv)
-    res = fit.fit_sweep(d, law=FLAGS.law, x=FLAGS.x, n_boot=FLAGS.n_boot)
+    res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)
     print(fit.format_table(res))
     print(f"wrote {d}/fit.json")
   elif command == "plot":
     from scaling.laws import plot
-    for p in plot.plot_sweep(_sweep_dir(argv), FLAGS.out_dir):
+    for p in plot.plot_sweep(d, fv.out_dir):
       print(f"wrote {p}")
   elif command == "sample":
     from scaling import sample
-    print(sample.sample_run(_need("workdir"), prompt=FLAGS.prompt, temperature=FLAGS.temperature,
-                            top_k=FLAGS.top_k, max_tokens=FLAGS.max_tokens, seed=FLAGS.seed))
+    print(sample.sample_run(_need(fv, "workdir", "a run directory written by `scaling train`"), prompt=fv.prompt,
+                            temperature=fv.temperature, top_k=fv.top_k, max_tokens=fv.max_tokens,
+                            seed=fv.seed))
 
 
 def usage() -> str:
   lines = ["usage: scaling <command> [flags]", "", "commands:"]
   lines += [f"  {k:<10} {v}" for k, v in COMMANDS.items()]
-  lines += ["", "`scaling <command> --helpfull` lists every flag."]
+  lines += ["", "`scaling <command> --help` lists every flag."]
   return "\n".join(lines)
 
 
@@ -103,7 +175,38 @@ def main() -> None:
   if command not in COMMANDS:
     print(f"scaling: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
     sys.exit(2)
-  app.run(lambda argv: _run(command, argv), argv=[f"scaling {command}"] + sys.argv[2:])
+  argv = [f"scaling {command}"] + sys.argv[2:]
+  fv = define_flags()
+  if {"--help", "--helpfull", "-h", "--helpshort"} & set(argv[1:]):
+    print(f"scaling {command}: {COMMANDS[command]}\n\n{fv.get_help()}")
+    sys.exit(0)
+  try:  # flags, the config file and its --config.* overrides: every error here is the user's
+    rest = fv(argv)
+    if fv.config is not None:
+      fv.config.get("family")  # a config file that failed to load raises here, not at parse time
+  except Exception as e:  # noqa: BLE001 (config files may raise anything; none of it is our bug)
+    if os.environ.get("SCALING_TRACEBACK"):
+      raise
+    fail(command, flag_error(e, argv))
+  if not flags.FLAGS.is_parsed():  # absl logging reads the global flags; it is not configured from the CLI
+    flags.FLAGS.mark_as_parsed()
+  try:
+    _run(command, rest, fv)
+  except UsageError as e:
+    fail(command, str(e))
+  except USER_ERRORS as e:
+    # A real bug raising ValueError while training is re-raised by loop.train only after result.json
+    # keeps its traceback; SCALING_TRACEBACK=1 shows any traceback here.
+    if os.environ.get("SCALING_TRACEBACK") or not _is_user_error(e):
+      raise
+    fail(command, " ".join(str(e).split()) or type(e).__name__)
+
+
+def _is_user_error(e: BaseException) -> bool:
+  """ValueErrors from our validation name a field ('field: ...'); an OS error names its file."""
+  if isinstance(e, OSError):
+    return True
+  return bool(re.match(r"^[\w.\-\[\]<>]+: ", str(e)))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ NEURAL = ("gpt", "transformer", "dnn")
 SEQ2SEQ_TASKS = ("span", "prefix_lm")  # encoder-decoder batches: inputs, input_mask, decoder_inputs, targets
 TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": SEQ2SEQ_TASKS, "dnn": ("lm", "classify")}
 BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
+# data.name='files:GLOB' options (scaling/data/files.py), in every config so the CLI can override them.
+# Added after runs existed: a config.json without them means these values (sweep/worker.config_diff).
+FILES_DEFAULTS = {"text_field": "text", "holdout": "auto"}
 
 
 def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml_collections.ConfigDict:
@@ -32,7 +35,7 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
     c.model.head = "classify" if task == "classify" else "lm"
   c.data = ml_collections.ConfigDict(dict(
       name="digits" if task == "classify" else "stdlib", task=task, seq_len=128, batch_size=32,
-      tokenizer="byte", data_dir=""))
+      tokenizer="byte", data_dir="", **FILES_DEFAULTS))
   c.train = ml_collections.ConfigDict(dict(
       steps=200,          # used when tokens and flops are 0
       tokens=0,           # train for this many tokens (examples for classification) instead

@@ -5,6 +5,8 @@ import os
 import tempfile
 from typing import Any
 
+from scaling import faults
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -30,6 +32,7 @@ def atomic_write_text(path: str, text: str) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file ordinary permissions
+    faults.point("write:" + os.path.basename(path))
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -40,6 +40,10 @@ def test_batched_lbfgs_matches_scipy():
   with threadpoolctl.threadpool_limits(1):  # scipy's L-BFGS-B crawls with BLAS threads on a busy box
     refs = [scipy.optimize.minimize(lambda z: tuple(v[0] for v in fg(z[None], None)), x0[i], jac=True,
                                     method="L-BFGS-B", options=dict(ftol=1e-15, gtol=1e-12)) for i in range(len(x0))]
+  # At least as good as scipy from every start. Both stop at a minimum (0, or the local one at 3.70) to
+  # ~1e-15; 1e-8 absolute is float64 noise at those values, not a stopping point we copy. Which minimum a
+  # start reaches is the same for both and did not change when the starts were moved by 1e-9 relative
+  # or under other OpenBLAS kernels / numpy SIMD paths (measured 2026-12-02, AMD EPYC).
   for i, ref in enumerate(refs):
     assert f[i] <= ref.fun + 1e-8
   # Rosenbrock's minimum is at 1 (one local minimum elsewhere in 4-D, near (-1, 1, 1, 1)).
@@ -76,17 +80,26 @@ def test_approach3_recovers_chinchilla_with_bootstrap_intervals():
   assert set(f["boot"]) >= {"E", "alpha", "a", "tokens_per_param@5.76e+23"}
 
 
-def test_approach3_same_optimum_as_scipy_from_a_few_starts():
+def test_approach3_at_least_as_good_as_scipy_from_a_few_starts():
   C, N, D = isoflop_grid(np.logspace(18, 21, 5), 8, 0.8)
   L = chinchilla_loss(N, D) * np.exp(0.01 * np.random.default_rng(1).standard_normal(N.size))
   grid = fit.chinchilla_grid()[::450]
   ours = fit.approach3(N, D, L, n_boot=0, grid=grid)
   fg = fit._sum_of_powers_fg(np.stack([np.log(N), np.log(D)], 1), np.log(L), np.ones(N.size), 1e-3)
+  # The reference runs with tight tolerances: scipy's default ftol is relative to max(|f|, 1), and this
+  # objective is ~2e-4, so its default stopping point depends on the BLAS kernel (on Intel's SkylakeX it
+  # stopped 1.4 % above the optimum, on AMD at it). Where scipy stops is never the expectation.
   with threadpoolctl.threadpool_limits(1):
     ref = min((scipy.optimize.minimize(lambda th: tuple(v[0] for v in fg(th[None], None)), th0, jac=True,
-                                       method="L-BFGS-B") for th0 in grid), key=lambda r: r.fun)
-  assert ours["objective"] == pytest.approx(ref.fun, rel=1e-4)
+                                       method="L-BFGS-B", options=dict(ftol=1e-14, gtol=1e-12, maxiter=20000))
+               for th0 in grid), key=lambda r: r.fun)
+  # At least as good as the reference (1e-6 relative: float64 summation order of 40 residuals).
   assert ours["objective"] <= ref.fun * (1 + 1e-6)
+  if ref.fun <= ours["objective"] * (1 + 1e-6):  # both reached the optimum: it is the same point
+    got = [np.log(ours["params"][k]) for k in ("E", "A", "B")] + [ours["params"]["alpha"], ours["params"]["beta"]]
+    # 1e-3 absolute in log-space parameters: scipy's default stop on AMD sat 7e-5 from the optimum at an
+    # objective 3e-7 relative higher, so two optimizers that both reach 1e-6 of it agree far inside 1e-3.
+    np.testing.assert_allclose(got, ref.x, atol=1e-3)
 
 
 def test_approach2_noise_free_recovers_allocation_exponents():

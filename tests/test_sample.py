@@ -46,6 +46,8 @@ def test_kv_cache_matches_naive_decoding(run_dir, which, temperature, top_k):
   fast = np.asarray(generate(params, prompt, key))
   slow = sample.generate_naive(model, prompt, n_new, key=key, temperature=temperature, top_k=top_k)
   assert fast.shape == (2, n_new)
+  # Exact although the cache and the recompute round differently (logits ~1e-7 apart): a draw changes
+  # only if two Gumbel-perturbed logits tie that closely, odds ~1e-5 over these draws, on any CPU.
   np.testing.assert_array_equal(fast, slow)
   other = np.asarray(generate(params, prompt, jax.random.key(4)))
   assert (other != fast).any()  # the key really drives the sampling

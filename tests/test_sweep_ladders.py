@@ -135,6 +135,11 @@ def test_pack_groups_only_runs_that_differ_in_seed_and_lr(data_dir):
   for g in groups:
     assert len({cfg[r].size for r in g}) == 1
   assert packed.groups(runs, 1) == [[r] for r, _ in runs]
+  # Resumed runs pack only with runs that share a saved step; fresh ones only with fresh ones.
+  nano = [r for r, c in runs if c.size == "nano"][:4]
+  saved = {nano[0]: {5, 10}, nano[1]: {5}, nano[2]: {15}}
+  g = packed.groups([(r, cfg[r]) for r in nano], 4, lambda r: saved.get(r, set()))
+  assert sorted(g) == sorted([[nano[0], nano[1]], [nano[2]], [nano[3]]])
 
 
 def _dead_pid() -> int:

@@ -108,7 +108,7 @@ def test_four_size_ladder_completes_and_loads(tmp_path, env):
     p_exact = accounting.params("gpt", ml_collections.ConfigDict(cfg_json["model"]))
     assert row["params"] == p_exact["total"] and row["params_nonembed"] == p_exact["nonembed"]
     assert row["tokens"] >= 5120 and row["ladder"] == "params" and row["budget"] == 5120
-    assert row["eval_loss"] < 5.6  # learned something: uniform over 259 bytes is 5.56
+    assert row["eval_loss"] < 5.0  # learned something: uniform over 259 bytes is 5.56 (measured 4.18-4.23)
   sj = io.read_json(os.path.join(d, "sweep.json"))
   assert [r["run_id"] for r in sj["runs"]] == sorted(df["run_id"]) and sj["config"]["kind"] == "params"
   assert "run_id" in p.stdout and "4 runs: 4 completed" in p.stdout  # the summary table
@@ -195,3 +195,53 @@ def test_slurm_executor_through_submitit_local(tmp_path, env):
   jobs = {io.read_json(os.path.join(d, "runs", r, "slurm.json"))["job_id"] for r in df["run_id"]}
   assert len(jobs) == 2
   assert os.path.isdir(os.path.join(d, "slurm"))  # submitit's job folders (pickles, logs)
+
+
+# A sweep of a packed pair (seeds 0, 1) and a single run (seed 2), killed at every phase boundary in turn
+# (each relaunch resumes and dies at the next point), then relaunched clean.
+SWEEP_KILL_CHAIN = [
+    "run_claimed@1",           # the pair's locks held, start events written, nothing trained
+    "checkpoint_saved@3",      # member 0 saved steps 5 and 10, member 1 only 5: the pair resumes from 5
+    "eval_batch@1",            # both final checkpoints (20) committed; inside the final eval
+    "before_result@1",         # relaunch at the final step trains nothing; eval rows logged, no result.json
+    "write:result.json@2",     # member 0's result.json written, member 1's torn (temp file, no rename)
+    "sweep_between_runs@1",    # member 1 finished alone from its final checkpoint; the next task not started
+    "run_recorded@1",          # the single run trained and recorded; its lock not released
+]
+
+
+def test_sweep_killed_at_every_phase_trains_each_run_once(tmp_path, env):
+  cfg = write_config(tmp_path / "chain.py", seeds=(0, 1, 2), pack=2, checkpoint_every=5)
+  ref_dir, d = str(tmp_path / "ref"), str(tmp_path / "sweep")
+  sweep(env, cfg, ref_dir)
+  ref = results.load(ref_dir).set_index("run_id")
+  for fault in SWEEP_KILL_CHAIN:
+    p = subprocess.run(
+        [SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={d}"], env=dict(env, SCALING_FAULT=fault), cwd=ROOT,
+        capture_output=True, text=True, timeout=600)
+    assert p.returncode == -signal.SIGKILL, f"{fault}: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+  sweep(env, cfg, d)
+  df = results.load(d).set_index("run_id")
+  assert (df["status"] == "completed").all() and len(df) == 3
+  for run_id in df.index:  # the same numbers as the sweep never interrupted
+    assert df.loc[run_id, "eval_loss"] == ref.loc[run_id, "eval_loss"], run_id
+    assert df.loc[run_id, "train_loss"] == ref.loc[run_id, "train_loss"], run_id
+    # Never started again once its result.json existed (a kill can precede the 'end' event, not the result).
+    done_at = os.path.getmtime(os.path.join(d, "runs", run_id, "result.json"))
+    assert not any(e["event"] == "start" and e["time"] > done_at for e in events(d, run_id)), run_id
+    assert [e["status"] for e in events(d, run_id, "end")] in ([], ["completed"]), run_id
+    steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl")) if "train_loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 20, run_id
+    assert not os.path.exists(os.path.join(d, "runs", run_id, "attempts")), run_id  # no group restarted afresh
+  single = df.index[-1]  # seed 2, killed after it was recorded: trained by one process, never again
+  assert len(events(d, single, "start")) == 1 and events(d, single, "end")[0]["status"] == "completed"
+
+
+def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
+  from scaling import config as config_lib
+  from scaling.sweep import worker
+  new = config_lib.base("gpt", "nano").to_dict()
+  old = {**new, "data": {k: v for k, v in new["data"].items() if k not in config_lib.FILES_DEFAULTS}}
+  assert worker.config_diff(old, new) == []  # a run written before data.text_field existed
+  changed = {**new, "data": {**new["data"], "text_field": "content"}}
+  assert worker.config_diff(old, changed) == ["data.text_field: 'text' -> 'content'"]

@@ -1,6 +1,7 @@
 """`data.name` -> a prepared TFDS dataset (array_record) and how to read it.
 
-Built-in: 'stdlib' (default), 'markov', 'text_dir:PATH' are built on first use into data_dir;
+Built-in: 'stdlib' (default), 'markov', 'text_dir:PATH', 'files:GLOB' (parquet / jsonl shards) are built on
+first use into data_dir;
 'digits' (sklearn) is handled by tasks.py. Any other name is a public TFDS dataset that someone has
 prepared in data_dir with `tfds build NAME --file_format=array_record`; we only read it.
 """
@@ -11,9 +12,9 @@ from typing import Any, Sequence
 
 import tensorflow_datasets as tfds
 
-from scaling.data import corpus, markov, stdlib, text_dir
+from scaling.data import corpus, files, markov, stdlib, text_dir
 
-BUILTIN = ("stdlib", "markov", "text_dir:PATH", "digits")
+BUILTIN = ("stdlib", "markov", "text_dir:PATH", "files:GLOB", "digits")
 
 
 def default_data_dir() -> str:
@@ -101,6 +102,12 @@ def open_source(data_cfg) -> Source:
     if not root:
       raise ValueError("data.name: 'text_dir:' needs a directory, e.g. 'text_dir:/path/to/txts'")
     b = text_dir.builder(data_dir, root)
+    return Source(name, b, same, "text", True, False, dict(b.info.metadata))
+  if name.startswith("files:"):
+    pattern = name.split(":", 1)[1]
+    if not pattern:
+      raise ValueError(f"data.name: 'files:' needs a glob; allowed: {files.ALLOWED}")
+    b = files.builder(data_dir, data_cfg, pattern)
     return Source(name, b, same, "text", True, False, dict(b.info.metadata))
   if name == "digits":
     raise ValueError("data.name: 'digits' is a classification dataset; use data.task='classify'")

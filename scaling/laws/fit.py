@@ -33,7 +33,8 @@ from scaling.sweep import results
 
 HUBER_DELTA = 1e-3
 _POLISH_FTOL = 1e-13  # L-BFGS stopping tolerance for the polished optimum and the bootstrap refits
-LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3")
+LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3", "hparams", "data_constrained")
+_OWN_MODULE = ("hparams", "data_constrained")  # laws in scaling/laws/<law>.py, each with a fit_frame
 CI = (2.5, 97.5)
 
 
@@ -121,9 +122,11 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
   return fg
 
 
-def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8):
+def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8,
+                       W_BxN=None):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
-  boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`).
+  boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`). `W_BxN`: resample
+  counts to use instead of drawing `n_boot` (a caller that resamples more than this fit sees).
 
   The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
   best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
@@ -141,9 +144,11 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
   boot = np.zeros((0, len(theta)))
-  if n_boot:
+  if W_BxN is None and n_boot:
     rng = np.random.default_rng(seed)
     W_BxN = rng.multinomial(len(y_N), np.full(len(y_N), 1 / len(y_N)), size=n_boot).astype(np.float64)
+  if W_BxN is not None and len(W_BxN):
+    n_boot = len(W_BxN)
     # Warm starts: the full-data optimum, and when that sits at the E -> 0 boundary (where dL/de
     # vanishes, so no resample could leave it) also the same point with E at 1 % of the lowest loss.
     starts = [theta]
@@ -256,11 +261,12 @@ def chinchilla_grid() -> np.ndarray:
 
 
 def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid: np.ndarray | None = None,
-              delta: float = HUBER_DELTA, ftol: float = 1e-6) -> dict:
+              delta: float = HUBER_DELTA, ftol: float = 1e-6, boot_weights=None) -> dict:
   """Chinchilla approach 3: L(N, D) = E + A/N^alpha + B/D^beta.
 
   `budgets` (FLOPs) adds the compute-optimal N_opt, D_opt, tokens per parameter and loss at each,
-  with C = 6 N D. The default ftol matches what scipy's L-BFGS-B stops at on this objective."""
+  with C = 6 N D. The default ftol matches what scipy's L-BFGS-B stops at on this objective.
+  `boot_weights` (B x n resample counts) replaces the n_boot resamples drawn here."""
   N, D, loss = _values("N", N), _values("D", D), _values("loss", loss)
   _same_length("approach3", N=N, D=D, loss=loss)
   _need_points("approach3", len(N), 5, "E, A, B, alpha, beta")
@@ -272,7 +278,8 @@ def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid:
   both_ok_N, both_ok_D = _distinct_ok(N, 2), _distinct_ok(D, 2)
   theta, obj, at_best, boot = _fit_sum_of_powers(
       np.stack([np.log(N), np.log(D)], 1), np.log(loss), starts, n_boot=n_boot, seed=seed, delta=delta,
-      ftol=ftol, boot_ok=lambda W: both_ok_N(W) & both_ok_D(W))
+      ftol=ftol, boot_ok=lambda W: both_ok_N(W) & both_ok_D(W), W_BxN=boot_weights)
+  n_boot = len(boot) if boot_weights is not None else n_boot
   budgets = [float(c) for c in np.atleast_1d(budgets)]
 
   def named(th):
@@ -433,6 +440,29 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
   return _allocation_fit("approach1", Cg, Nopt, Dopt, budgets, dict(n=len(C), runs=int(R), envelope=envelope))
 
 
+def frontier(C, loss, run, n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:
+  """Kaplan's compute-efficient frontier: the lowest loss any run reached with at most C FLOPs, as the
+  points (by increasing C) where it drops, and the largest C. Runs with several points are curves (interpolated in log C
+  on the data's own C values plus `n_grid` log-spaced ones); a run with one point counts at its C."""
+  C, loss, run = np.asarray(C, np.float64), np.asarray(loss, np.float64), np.asarray(run)
+  ok = np.isfinite(C) & (C > 0) & np.isfinite(loss)
+  C, loss, run = C[ok], loss[ok], run[ok]
+  if C.size == 0:
+    return np.zeros(0), np.zeros(0)
+  lC = np.log(C)
+  grid = np.unique(np.concatenate([lC, np.linspace(lC.min(), lC.max(), n_grid)]))
+  best_G = np.full(grid.size, np.inf)
+  for r in np.unique(run):
+    o = np.argsort(lC[run == r])
+    x, y = lC[run == r][o], loss[run == r][o]
+    cover = (grid >= x[0]) & (grid <= x[-1])
+    best_G[cover] = np.minimum(best_G[cover], np.interp(grid[cover], x, y))
+  run_min = np.minimum.accumulate(best_G)
+  drop = best_G < np.concatenate([[np.inf], run_min[:-1]])
+  drop[-1] = True  # up to the largest C, flat where no run does better than a cheaper one did
+  return np.exp(grid[drop]), run_min[drop]
+
+
 # ---------------------------------------------------------------------------------------------
 # Predictions and the extrapolation check.
 
@@ -532,7 +562,8 @@ def _col(fdf: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _min_per_size(xv: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Lowest loss at each size: the best-trained model of that size (one point per size)."""
+  """Lowest loss at each size. On `is_best` runs (one per point) this only chooses between training
+  lengths (the longest-trained model of the size); the inner grid was settled by results.mark_best."""
   _values("loss", yv)
   u, inv = np.unique(xv, return_inverse=True)
   best = np.full(u.size, np.inf)
@@ -558,11 +589,19 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     if col not in df.columns:
       numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
       raise ValueError(f"{name}: no column {col!r} in the results; numeric columns: {', '.join(numeric)}")
+  if law in _OWN_MODULE:
+    import importlib  # these modules import this one
+    law_module = importlib.import_module(f"scaling.laws.{law}")
+    law_module.check_columns(df)
+  if "is_best" not in df.columns:
+    df = results.mark_best(df, loss=loss)
   done = df[df["status"] == "completed"] if "status" in df.columns else df
   if done.empty:
     raise ValueError("results: no completed runs to fit")
+  # Every law but hparams (which reads the whole inner grid) fits each point's best run.
+  done = done if law == "hparams" else done[done["is_best"].astype(bool)]
   out = dict(law=law, x=x, loss=loss, n_boot=n_boot, seed=seed, run_ids=sorted(map(str, done["run_id"])),
-             fits={}, extrapolation={}, skipped={})
+             fits={}, extrapolation={}, skipped={}, best_at_edge={})
   boot = dict(n_boot=n_boot, seed=seed)
 
   def attempt(store, key, fn, *args, **kw):
@@ -582,6 +621,13 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
   for fam in families:
     fdf = done[done["family"] == fam]
     xc = _x_column(fdf, x)
+    if law != "hparams" and (fdf["best_at_edge"].astype(str) != "").any():
+      out["best_at_edge"][fam] = _edge_note(fdf, xc)
+    if law in _OWN_MODULE:
+      attempt("fits", f"{law}/{fam}", lambda: {
+          **law_module.fit_frame(fdf, x=xc, loss=loss, **boot), "family": fam,
+          **({"N": xc} if law == "data_constrained" else {})})
+      continue
     if law in ("auto", "power", "kaplan"):
       name = "kaplan" if law == "kaplan" else "power"
       if law == "auto" and xc in fdf.columns and fdf[xc].nunique() == 3:
@@ -627,6 +673,14 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
     why = "; ".join(f"{k}: {v}" for k, v in out["skipped"].items() if not k.startswith("extrapolation/"))
     raise ValueError(f"{law}: nothing could be fitted ({why or 'no family has enough runs'})")
   return out
+
+
+def _edge_note(fdf, xc) -> str:
+  edge = fdf[fdf["best_at_edge"].astype(str) != ""]
+  where = [f"{xc}={_g(float(r[xc]))}" + (f" budget={_g(float(r['budget']))}" if pd.notna(r.get("budget")) else "")
+           + f" ({r['best_at_edge']})" for _, r in edge.iterrows()]
+  return (f"{len(edge)} of {len(fdf)} points have their best run at the edge of the inner grid (the optimum "
+          f"was not bracketed; widen the grid there): " + ", ".join(where))
 
 
 def _size_fit(name, fdf, xc, loss, fam, boot) -> dict:
@@ -688,6 +742,10 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
               seed: int = 0, loss: str = "eval_loss") -> dict:
   """Loads SWEEP_DIR's results, fits, writes SWEEP_DIR/fit.json atomically, returns the dict.
 
+  Every law fits each point's best run (`is_best`, results.mark_best: the inner grid of lr / batch /
+  warmup / seed is settled first; fit.json's `best_at_edge` names points whose best sits at the grid's
+  edge), except 'hparams', which reads the whole grid (scaling/laws/hparams.py); 'data_constrained' is
+  scaling/laws/data_constrained.py (needs a `unique_tokens` column).
   law 'auto': 'power' per family (x = `x`, lowest loss per size; `params` for families without `x`),
   the extrapolation check, power laws in `train_examples` for data ladders, and, for families with
   runs at >= 2 `budget` values, approaches 1-3 and a power law in FLOPs of the lowest loss per budget.
@@ -695,6 +753,8 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   reason; if nothing can be fitted it raises ValueError with the reasons. The bootstrap samples go to
   SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
   Returns what fit.json holds."""
+  if law not in LAWS:
+    raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   df = results.load(sweep_dir)
   curves = results.load_curves(sweep_dir) if law in ("auto", "approach1") else None
   full = fit_frame(df, law=law, x=x, loss=loss, curves=curves, n_boot=n_boot, seed=seed)
@@ -752,6 +812,8 @@ def format_table(fit: dict) -> str:
                    f"  ({100 * p['rel_error']:+.2f}%{', in band' if p.get('in_band') else ''})")
   for key, why in fit.get("skipped", {}).items():
     lines.append(f"skipped {key}: {why}")
+  for fam, note in fit.get("best_at_edge", {}).items():
+    lines.append(f"best at the edge, {fam}: {note}")
   return "\n".join(lines).rstrip() + "\n"
 
 

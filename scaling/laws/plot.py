@@ -46,7 +46,8 @@ def _loglog(ax, x: str, y: str, title: str = ""):
   ax.grid(True, which="both", alpha=0.25)
   if title:
     ax.set_title(title)
-  _plain_y(ax)
+  if "loss" in y:  # N_opt / D_opt axes keep matplotlib's 10^k labels
+    _plain_y(ax)
   lo, hi = ax.get_xlim()
   if lo > 0 and hi / lo >= 10:  # majors suffice; matplotlib's minor labels (2x10^1, 3x10^1 ..) collide
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -54,14 +55,19 @@ def _loglog(ax, x: str, y: str, title: str = ""):
 
 def _plain_y(ax):
   """Losses span a decade or two: label log-axis ticks as plain numbers (2, 0.3; not 2x10^0), the
-  minor ones at 2, 3 and 5 x 10^k only (all of them within one decade)."""
-  ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+  minor ones at 2, 3 and 5 x 10^k only. Within one decade: ~6 evenly spaced labels (2.5, 3, 3.5, 4 over
+  2.3 .. 4.3), as 10^k ticks would leave one or two. Call it after the final set_ylim."""
+  fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+  ax.yaxis.set_major_formatter(fmt)
   lo, hi = ax.get_ylim()
-  few = lo > 0 and hi / lo < 10
+  if lo > 0 and hi / lo < 10:
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return
 
   def minor(v, _):
     lead = round(v / 10 ** np.floor(np.log10(v)), 6)
-    return f"{v:g}" if few or lead in (2, 3, 5) else ""
+    return f"{v:g}" if lead in (2, 3, 5) else ""
   ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
@@ -126,69 +132,94 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
     if not ok.any():
       continue
     marker = "s" if fam in CLASSIC else "o"
-    ax.scatter(xs[ok], ys[ok], color=colors[fam], alpha=0.3, s=14, marker=marker, lw=0)
+    ax.scatter(xs[ok], ys[ok], color=colors[fam], alpha=0.3, s=14, marker=marker, lw=0,
+               label=None if len(np.unique(xs[ok])) == ok.sum() else f"{fam}: other runs of a size (faint)")
     u, best = fit_lib._min_per_size(xs[ok], ys[ok])
     ax.scatter(u, best, color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
                label=fam + ("" if xc == x else f" (x = {xc})"))
     if f:
       _curve(ax, f, u.min(), u.max(), colors[fam], f"{f['law']} fit: {_params_text(f)}")
+  ys = _num(done, loss)
+  ys = ys[np.isfinite(ys) & (ys > 0)]
+  lo, hi = ax.get_ylim()  # a wide bootstrap band past the data must not squash the points
+  ax.set_ylim(max(lo, ys.min() / 2), min(hi, ys.max() * 2))
   _loglog(ax, x, loss, "Loss vs model size")
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
   return fig
 
 
-def _frontier(C: np.ndarray, L: np.ndarray) -> np.ndarray:
-  """Indices of the compute-optimal frontier: the best run at each FLOP count that no cheaper run
-  beats, by increasing C."""
-  keep, best = [], np.inf
-  for c in np.unique(C):
-    i = np.flatnonzero(C == c)[np.argmin(L[C == c])]
-    if L[i] < best:
-      best = L[i]
-      keep.append(i)
-  return np.array(keep, dtype=int)
+def _curve_metric(cv: pd.DataFrame, loss: str) -> str | None:
+  """The loss the learning curves show: `loss` where every run logged it at >= 2 FLOP counts (eval_every
+  set), else the training loss (held-out loss only at the end: one point, no curve)."""
+  for col in (loss, "train_loss"):
+    if col in cv.columns and len(cv):
+      n = cv.dropna(subset=[col, "flops"]).groupby("run_id")["flops"].nunique()
+      if len(n) == cv["run_id"].nunique() and (n >= 2).all():
+        return col
+  return None
+
+
+def _size_colors(N: np.ndarray):
+  """(norm, cmap) colouring sizes on a log scale; norm None when no size is known."""
+  ok = np.isfinite(N) & (N > 0)
+  if not ok.any():
+    return None, matplotlib.colormaps["viridis"]
+  lo, hi = np.min(N[ok]), np.max(N[ok])
+  return matplotlib.colors.LogNorm(lo, max(hi, lo * 1.01)), matplotlib.colormaps["viridis"]
 
 
 def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, fit: dict | None = None,
                          x: str = "params_nonembed", loss: str = "eval_loss") -> Figure | None:
-  """Per family with FLOPs: training curves against compute coloured by size, final losses, the
-  compute-optimal frontier, a power law in C through it, and approach 3's optimal loss L(N_opt, D_opt)."""
+  """Kaplan Fig. 1 (left) per family: every run's learning curve against training FLOPs (curves' `flops`
+  column) coloured by size on a log scale, the final held-out losses, the compute-efficient frontier as
+  the curves' lower envelope, the power law in C fitted through the best run per budget, and approach
+  3's optimal loss L(N_opt(C), D_opt(C)) where fitted."""
   done = _completed(df, loss)
   done = done[np.isfinite(_num(done, "flops")) & (_num(done, "flops") > 0)]
   fams = sorted(done["family"].dropna().unique())
   if not fams:
     return None
-  fig, axes = _figure(len(fams), width=5.6, height=4.4)
+  fig, axes = _figure(len(fams), width=5.6, height=4.6)
   for ax, fam in zip(axes, fams):
     fdf = done[done["family"] == fam]
     xc = fit_lib._x_column(fdf, x)
     N, C, L = _num(fdf, xc), _num(fdf, "flops"), _num(fdf, loss)
-    ok = np.isfinite(N) & (N > 0)
-    norm = matplotlib.colors.LogNorm(np.nanmin(N[ok]), max(np.nanmax(N[ok]), np.nanmin(N[ok]) * 1.01)) if ok.any() else None
-    cmap = matplotlib.colormaps["viridis"]
-    if curves is not None and len(curves) and loss in curves.columns and ok.any():
-      fpt = dict(zip(fdf["run_id"], C / _num(fdf, "tokens")))
-      nrun = dict(zip(fdf["run_id"], N))
-      for rid, cv in curves[curves["run_id"].isin(fpt)].groupby("run_id"):
-        cv = cv.dropna(subset=[loss, "tokens"])
-        if len(cv) >= 2 and np.isfinite(fpt[rid]):
-          ax.plot(_num(cv, "tokens") * fpt[rid], _num(cv, loss), color=cmap(norm(nrun[rid])), lw=0.8, alpha=0.6)
-    ax.scatter(C, L, c=N if ok.any() else None, cmap=cmap, norm=norm, s=18, edgecolor="k", lw=0.3, zorder=3)
-    fr = _frontier(C, L)
-    ax.plot(C[fr], L[fr], color="k", lw=1.2, marker="o", ms=3, label="compute-optimal frontier", zorder=4)
+    norm, cmap = _size_colors(N)
+    color_of = dict(zip(fdf["run_id"], [cmap(norm(n)) if norm is not None and n > 0 else "gray" for n in N]))
+    cv = curves[curves["run_id"].isin(color_of)] if curves is not None and "flops" in curves.columns else None
+    metric = _curve_metric(cv, loss) if cv is not None else None
+    if metric:
+      cv = cv.dropna(subset=[metric, "flops"])
+      cv = cv[_num(cv, "flops") > 0]
+      for i, (rid, r) in enumerate(cv.groupby("run_id")):
+        ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], lw=0.9, alpha=0.75, gid=f"curve:{rid}",
+                label=f"{_label(metric)}, one curve per run" if i == 0 else None)
+      fC, fL = fit_lib.frontier(_num(cv, "flops"), _num(cv, metric), cv["run_id"].to_numpy())
+    else:
+      fC, fL = fit_lib.frontier(C, L, fdf["run_id"].to_numpy())
+    ax.scatter(C, L, c=[color_of[r] for r in fdf["run_id"]], s=22, edgecolor="k", lw=0.5, zorder=3,
+               label=f"final {_label(loss)}")
+    ax.plot(fC, fL, color="k", lw=1.6, ls="-", zorder=4, gid="frontier",
+            label="compute-efficient frontier" + (" (envelope)" if metric else ""))
     f = _fits(fit).get(f"power/{fam}/flops")
     if f:
-      _curve(ax, f, f["x_range"][0], f["x_range"][1], "tab:red", f"E + A C^-α fit: {_params_text(f, ('alpha',))}", 10)
+      _curve(ax, f, f["x_range"][0], f["x_range"][1], "tab:red",
+             rf"fit $L = E + A\,C^{{-\alpha}}$: {_params_text(f, ('alpha',))}", 10)
     f3 = _fits(fit).get(f"approach3/{fam}")
     if f3:
       cs = np.geomspace(np.nanmin(C), np.nanmax(C) * 10, 100)
       n_opt, d_opt = fit_lib.optimal_allocation(f3, cs)
       ax.plot(cs, fit_lib.predict(f3, n_opt, d_opt), color="tab:purple", ls=":", lw=1.8,
               label="approach 3: L(N_opt(C), D_opt(C))")
+    if metric:  # the first steps of every run sit far above the rest: show losses up to 1.5x the worst final one
+      top = max(np.nanmax(L), np.nanmax(fL[fC >= np.nanmin(C)]) if (fC >= np.nanmin(C)).any() else 0) * 1.5
+      ax.set_ylim(top=min(ax.get_ylim()[1], top))
     if norm is not None:
-      fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc))
-    _loglog(ax, "flops", loss, f"{fam}: loss vs compute")
-    ax.legend(fontsize=7, loc="lower left")
+      fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc), fraction=0.05, pad=0.02)
+    what = "learning curves" if metric else "final losses"
+    _loglog(ax, "flops", loss, f"{fam}: {what} vs compute")
+    ax.set_ylabel("loss (nats)" if metric and metric != loss else _label(loss))
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.85)  # loss falls with C: that corner is empty
   return fig
 
 
@@ -206,27 +237,43 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
   budgets = np.array([b["C"] for b in f2["per_budget"]])
   norm = matplotlib.colors.LogNorm(budgets.min(), max(budgets.max(), budgets.min() * 1.01))
   cmap = matplotlib.colormaps["plasma"]
+  inside = np.array([b.get("in_range", True) for b in f2["per_budget"]])
   for b in f2["per_budget"]:
     col = cmap(0.85 * norm(b["C"]))
     sel = _num(fdf, "budget") == b["C"]
     N, L = _num(fdf[sel], xc), _num(fdf[sel], loss)
-    ax.scatter(N, L, color=col, s=16, label=f"C = {b['C']:.1e}")
+    ax.plot(N[np.argsort(N)], L[np.argsort(N)], "o", color=col, ms=4, label=f"C = {b['C']:.2g} FLOPs")
     u = np.linspace(np.log(N.min()) - 0.2, np.log(N.max()) + 0.2, 100)
-    ax.plot(np.exp(u), np.polyval(b["coef"], u), color=col, lw=1)
-    ax.scatter([b["N_opt"]], [b["loss_opt"]], color=col, marker="*", s=120, edgecolor="k", lw=0.5, zorder=4)
+    ax.plot(np.exp(u), np.polyval(b["coef"], u), color=col, lw=1, gid=f"parabola:{b['C']:g}")
+    ax.scatter([b["N_opt"]], [b["loss_opt"]], marker="*", s=120, zorder=4, lw=0.8, gid=f"minimum:{b['C']:g}",
+               **(dict(color=col, edgecolor="k") if b.get("in_range", True) else dict(facecolor="none", edgecolor=col)))
+  # A vertex far outside the sizes tried (no interior minimum) would stretch the axis over empty decades.
+  n_all = _num(fdf, xc)
+  if np.isfinite(n_all).any():
+    ax.set_xlim(np.nanmin(n_all) / 2, np.nanmax(n_all) * 2)
   ax.set_xscale("log")
   ax.set_xlabel(_label(xc))
   ax.set_ylabel(_label(loss))
   ax.grid(True, which="both", alpha=0.25)
   ax.set_title(f"{family}: IsoFLOP profiles")
-  ax.legend(fontsize=7)
+  handles, _ = ax.get_legend_handles_labels()
+  handles += [matplotlib.lines.Line2D([], [], color="gray", lw=1, label="parabola in log N"),
+              matplotlib.lines.Line2D([], [], color="gray", marker="*", ms=10, mec="k", mew=0.5, ls="",
+                                      label="its minimum (N_opt)")]
+  if not inside.all():
+    handles.append(matplotlib.lines.Line2D([], [], color="gray", marker="*", ms=10, mfc="none", ls="",
+                                           label="minimum outside the sizes tried"))
+  ax.legend(handles=handles, fontsize=7)
 
   cs = np.geomspace(budgets.min() / 3, budgets.max() * 30, 100)
   styles = {"approach1": ("tab:blue", "-."), "approach2": ("tab:orange", "-"), "approach3": ("tab:green", "--")}
   for axis, which, exp in ((axn, 0, "a"), (axd, 1, "b")):
-    pts = [b["N_opt"] if which == 0 else b["D_opt"] for b in f2["per_budget"]]
-    axis.scatter(budgets, pts, marker="*", s=90, color="tab:orange", edgecolor="k", lw=0.5, zorder=4,
-                 label="IsoFLOP minima")
+    pts = np.array([b["N_opt"] if which == 0 else b["D_opt"] for b in f2["per_budget"]])
+    axis.scatter(budgets[inside], pts[inside], marker="*", s=90, color="tab:orange", edgecolor="k", lw=0.5,
+                 zorder=4, label="IsoFLOP minima")
+    if not inside.all():
+      axis.scatter(budgets[~inside], pts[~inside], marker="*", s=90, facecolor="none", edgecolor="tab:orange",
+                   lw=0.8, zorder=4, label="minima outside the sizes tried")
     if f1 is not None:
       env = f1["envelope"]
       axis.scatter(env["C"], env["N_opt" if which == 0 else "D_opt"], s=8, color="tab:blue", alpha=0.6,
@@ -242,6 +289,9 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
                 label=f"{f['law']}: {exp} = {v:.3f}{band}")
     _loglog(axis, "flops", "N_opt" if which == 0 else "D_opt",
             "optimal model size" if which == 0 else "optimal training tokens")
+    seen = np.concatenate([pts[inside], env["N_opt" if which == 0 else "D_opt"] if f1 is not None else []])
+    if seen.size:  # a fit far off its points (few budgets) must not squash them into one decade
+      axis.set_ylim(max(axis.get_ylim()[0], seen.min() / 30), min(axis.get_ylim()[1], seen.max() * 30))
     axis.set_ylabel(f"optimal {_label(xc) if which == 0 else 'tokens D'}")
     axis.legend(fontsize=7)
   return fig
@@ -275,9 +325,9 @@ def learning_curves_figure(curves: pd.DataFrame, family: str, loss: str = "eval_
           if len(rr):
             ax.plot(_num(rr, xa), _num(rr, col), color=color, marker="o" if len(rr) == 1 else None, ms=3, **kw)
             drawn = True
-    _loglog(ax, xa, loss, f"{family}: learning curves")
+    _loglog(ax, xa, loss, f"{family}: learning curves by {'step' if xa == 'step' else 'tokens'}")
     ax.set_ylabel("loss (nats)")
-    ax.legend(handles=[matplotlib.lines.Line2D([], [], color="k", lw=1.4, label=_label(loss)),
+    ax.legend(handles=[matplotlib.lines.Line2D([], [], color="k", lw=1.4, marker="o", ms=3, label=_label(loss)),
                        matplotlib.lines.Line2D([], [], color="k", lw=0.7, alpha=0.35, label=_label("train_loss"))],
               fontsize=7, loc="upper right")
   if not drawn:

@@ -21,7 +21,6 @@ import os
 
 import matplotlib
 import ml_collections
-import numpy as np
 import pandas as pd
 
 from scaling import config as config_lib
@@ -242,10 +241,7 @@ def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
          retry_failed: bool = False) -> pd.DataFrame:
   """`scaling sweep` for a config with a `finetune` section: both stages, a summary, the figure."""
   import sys
-  try:
-    df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
-  except ValueError as e:
-    sys.exit(f"scaling sweep: {e}")
+  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
   print(runner.summary(df))
   t = table(df)
   if not t.empty:

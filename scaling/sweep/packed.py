@@ -18,6 +18,7 @@ import json
 import os
 import time
 import traceback
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +29,8 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import config as config_lib
-from scaling import io, models, parallel
-from scaling.train import checkpoint, loop, metrics, optim
+from scaling import faults, io, models, parallel
+from scaling.train import checkpoint, loop, memory, metrics, optim
 from scaling.train import step as step_lib
 
 # Config fields packed members may differ in (anything else must match: model, data, schedule, steps).
@@ -50,21 +51,27 @@ def pack_key(cfg) -> str | None:
   return json.dumps(d, sort_keys=True)
 
 
-def groups(runs: list[tuple[str, ml_collections.ConfigDict]], pack: int) -> list[list[str]]:
-  """Run ids in tasks of up to `pack` packable members (input order kept within a group)."""
+def groups(runs: list[tuple[str, ml_collections.ConfigDict]], pack: int,
+           saved_steps: Callable[[str], set[int]] = lambda run_id: set()) -> list[list[str]]:
+  """Run ids in tasks of up to `pack` packable members (input order kept within a group). Runs with
+  checkpoints pack only with runs that share a saved step (the group resumes from the newest common one);
+  a fresh run never joins a resumed one (the group would restart it from scratch)."""
   if pack <= 1:
     return [[r] for r, _ in runs]
-  by_key: dict[str, list[str]] = {}
+  buckets: list[tuple[str, set[int], list[str]]] = []  # (pack key, steps all members share, members)
   out = []
   for r, c in runs:
-    k = pack_key(c)
+    k, steps = pack_key(c), saved_steps(r)
     if k is None:
       out.append([r])
+      continue
+    for i, (bk, common, members) in enumerate(buckets):
+      if bk == k and len(members) < pack and (common & steps if steps or common else True):
+        buckets[i] = (bk, common & steps, members + [r])
+        break
     else:
-      by_key.setdefault(k, []).append(r)
-  for ids in by_key.values():
-    out += [ids[i:i + pack] for i in range(0, len(ids), pack)]
-  return out
+      buckets.append((k, steps, [r]))
+  return out + [members for _, _, members in buckets]
 
 
 def _scaled(tx: optax.GradientTransformation, scale) -> optax.GradientTransformation:
@@ -144,6 +151,7 @@ def evaluate(eval_fn, params, c, mesh, k: int) -> list[dict]:
     s = eval_fn(params, parallel.global_batch(batch, mesh))
     for n in tot:
       tot[n] += np.asarray(s[n])
+    faults.point("eval_batch")
   w = np.maximum(tot["weight"], 1.0)
   return [{"eval_loss": float(tot["ce"][j] / w[j]), "eval_accuracy": float(tot["correct"][j] / w[j])}
           for j in range(k)]
@@ -211,11 +219,21 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
   tx, lr_fn = optim.make(t, p["steps"])
   scales = jnp.asarray([c.train.lr / t.lr for c in cs], jnp.float32)
   graphdef, state, stacked_sh, member_sh = init(c0.family, c0.model, [c.seed for c in cs], tx, mesh)
-  train_step = make_step(graphdef, tx, lr_fn, task, t, mesh, stacked_sh)
-  eval_fn = make_eval(graphdef, task)
-
   its = [iter(pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None))
          for c in cs]
+  first = next(iter(pipeline.make_loader(c0.data, split="train", seed=c0.seed, shuffle=True, num_epochs=None)))
+  abs_batch = {n: jax.ShapeDtypeStruct((k, *x.shape), x.dtype, sharding=_stacked(x.sharding))
+               for n, x in loop.abstract_batch(first, mesh).items()}
+  t0 = time.perf_counter()
+  train_step = make_step(graphdef, tx, lr_fn, task, t, mesh, stacked_sh).lower(state, abs_batch, scales).compile()
+  b = {"plan": p, "compile_time_s": time.perf_counter() - t0, "memory": memory.from_compiled(train_step)}
+  cap, cap_src = memory.capacity()
+  b["memory"].update(capacity=cap, capacity_source=cap_src)
+  if b["memory"].get("peak"):
+    memory.check(c0, b["memory"]["peak"], f"{k} packed models; XLA: temporaries {memory.fmt(b['memory']['temp'])}",
+                 cap, cap_src)
+  eval_fn = make_eval(graphdef, task)
+
   ckpts = [checkpoint.Checkpointer(d, keep=t.keep_checkpoints) for d in workdirs]
   member = member_fn(member_sh)
   start, restored = 0, _restore(ckpts, its, member(state, 0), member_sh, stacked_sh)
@@ -283,16 +301,28 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
   if not alive.any():
     return
   steps_done = p["steps"]
-  _save(ckpts, alive, member, state, its, steps_done)
+  if start < steps_done:
+    _save(ckpts, alive, member, state, its, steps_done)
   for ck in ckpts:
     ck.close()
-  ev = evaluate(eval_fn, state["params"], c0, mesh, k)
+  # A relaunch after the final checkpoint trains nothing: train rows (and eval rows, if the kill came after
+  # them) are in each member's metrics.jsonl; eval is never logged twice.
+  logged = [{n: v for r in w.rows() if r.get("step") == steps_done for n, v in r.items()} for w in writers]
+  if any("eval_loss" not in logged[j] for j in np.flatnonzero(alive)):
+    ev = evaluate(eval_fn, state["params"], c0, mesh, k)
+    for j in np.flatnonzero(alive):
+      if "eval_loss" not in logged[j]:
+        writers[j].write({"step": steps_done, "tokens": steps_done * p["tokens_per_step"], **ev[j]})
+        logged[j].update(ev[j])
+  faults.point("before_result")
   for j in np.flatnonzero(alive):
-    writers[j].write({"step": steps_done, "tokens": steps_done * p["tokens_per_step"], **ev[j]})
+    ev_j = {n: logged[j][n] for n in ("eval_loss", "eval_accuracy")}
+    train_loss = last[j]["loss"] if start < steps_done else logged[j].get("train_loss", float("nan"))
     results[j].update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
-                      train_loss=last[j]["loss"], peak_flops=peak, peak_source=peak_src, **ev[j])
+                      train_loss=train_loss, peak_flops=peak, peak_source=peak_src, **ev_j,
+                      **loop.throughput(writers[j].rows(), b))
     print(f"{os.path.basename(workdirs[j])}: params={p['params']['total']:,} steps={steps_done} "
-          f"train_loss={last[j]['loss']:.4f} eval_loss={ev[j]['eval_loss']:.4f} (packed x{k})")
+          f"train_loss={train_loss:.4f} eval_loss={ev_j['eval_loss']:.4f} (packed x{k})")
 
 
 def _save(ckpts, alive, member, state, its, step):
@@ -301,9 +331,13 @@ def _save(ckpts, alive, member, state, its, step):
 
 
 def _restore(ckpts, its, member_state, member_sh, stacked_sh):
-  """(step, stacked state) when every member has a checkpoint at the same step, else None (fresh)."""
+  """(step, stacked state) at the newest step every member has a checkpoint of, else None (fresh). A group
+  killed between its members' saves resumes from the step before; redoing it is deterministic."""
+  common = set.intersection(*(set(ck.complete_steps()) for ck in ckpts))
+  if not common:
+    return None
   abstract = checkpoint.abstract_like(member_state, member_sh)
-  got = [ck.restore_latest(abstract) for ck in ckpts]
+  got = [ck.restore_latest(abstract, at_most=max(common)) for ck in ckpts]
   if any(g is None for g in got) or len({g[0] for g in got}) != 1:
     return None
   for it, g in zip(its, got):

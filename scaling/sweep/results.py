@@ -3,11 +3,19 @@
 A sweep directory holds `sweep.json` and `runs/<run_id>/` with `config.json`, `metrics.jsonl` and,
 written last and atomically, `result.json`. `load` gives one row per run; `load_curves` one row per
 logged step.
+
+Best per point: runs that share a point of the scaling study (`POINT`: ladder, family, parameter
+count, training length, unique tokens, training examples) and differ only in learning rate, batch
+size, warmup or seed are that point's inner grid. `load` marks the lowest eval_loss among a point's
+completed runs `is_best`, and writes `best_at_edge` on every run of the point: '' when the best lr
+(and batch size) lies inside the values tried, else which one sits at which end ('lr largest of 3'):
+the optimum was not bracketed. The fits use the `is_best` runs.
 """
 
 import glob
 import os
 
+import numpy as np
 import pandas as pd
 
 from scaling import io
@@ -17,6 +25,12 @@ COLUMNS = [
     "run_id", "family", "size", "status", "params", "params_embed", "params_nonembed", "tokens",
     "flops", "train_loss", "eval_loss", "steps", "wall_time_s",
 ]
+# What makes a point of the study (`length`: the `budget` tag, else `tokens`); everything else is inner grid.
+POINT = ("sweep", "family", "params", "params_nonembed", "length", "unique_tokens", "train_examples")
+# Inner-grid hyperparameters checked for the edge, and where config.json keeps them.
+HPARAMS = {"lr": ("train", "lr"), "batch_size": ("data", "batch_size")}
+_CONFIG_COLUMNS = {**HPARAMS, "unique_tokens": ("data", "unique_tokens")}
+TRIED = ("completed", "diverged")  # runs that say how their hyperparameters did (failed / unfinished do not)
 
 
 def _run_dirs(path: str) -> list[str]:
@@ -25,7 +39,8 @@ def _run_dirs(path: str) -> list[str]:
     return sorted(d for d in glob.glob(os.path.join(path, "runs", "*")) if os.path.isdir(d))
   if os.path.exists(os.path.join(path, "config.json")) or os.path.exists(os.path.join(path, "result.json")):
     return [path]
-  raise FileNotFoundError(f"sweep_dir: {path!r} has neither runs/ nor a run's config.json")
+  raise FileNotFoundError(f"sweep_dir: {path!r} has neither runs/ nor a run's config.json; allowed: a directory "
+                          "written by `scaling sweep` or `scaling train`")
 
 
 def load_run(run_dir: str) -> dict:
@@ -40,25 +55,126 @@ def load_run(run_dir: str) -> dict:
       cfg = io.read_json(cfg_path)
       row.update(family=cfg.get("family"), size=cfg.get("size"), tags=cfg.get("tags", {}))
   row.update(row.pop("tags", None) or {})
+  for k, v in _config_columns(run_dir).items():
+    row.setdefault(k, v)
   row["run_id"] = os.path.basename(os.path.normpath(run_dir))
   return row
 
 
+def _config_columns(run_dir: str) -> dict:
+  """lr, batch_size (sequences per step) and unique_tokens from the run's config.json, where set."""
+  path = os.path.join(run_dir, "config.json")
+  cfg = io.read_json(path) if os.path.exists(path) else {}
+  out = {}
+  for name, (section, key) in _CONFIG_COLUMNS.items():
+    sec = cfg.get(section)
+    v = sec.get(key) if isinstance(sec, dict) else None
+    if v is not None:
+      out[name] = v
+  return out
+
+
+def point_ids(df: pd.DataFrame) -> np.ndarray:
+  """An integer per row; rows with the same id are one point's inner grid (see POINT). A frame without
+  parameter counts (built by hand) has no way to tell sizes apart: every row is its own point."""
+  if not {"params", "params_nonembed"} & set(df.columns):
+    return np.arange(len(df))
+  cols = {}
+  for c in POINT:
+    if c == "length":
+      budget = pd.to_numeric(df["budget"], errors="coerce") if "budget" in df.columns else None
+      tokens = pd.to_numeric(df["tokens"], errors="coerce") if "tokens" in df.columns else pd.Series(np.nan, df.index)
+      cols[c] = tokens if budget is None else budget.fillna(tokens)
+    elif c in df.columns:
+      cols[c] = df[c]
+  key = ["|".join(map(str, t)) for t in zip(*(c.tolist() for c in cols.values()))] if cols else [""] * len(df)
+  return pd.factorize(pd.Series(key, dtype=object))[0]
+
+
+def grid_edge(tried, value) -> str:
+  """'' when `value` lies strictly inside the distinct values tried (or fewer than 2 were tried),
+  else 'smallest of k' / 'largest of k'."""
+  v = pd.to_numeric(pd.Series(np.asarray(tried, dtype=object)), errors="coerce").dropna().unique()
+  if v.size < 2 or not np.isfinite(value):
+    return ""
+  if value <= v.min():
+    return f"smallest of {v.size}"
+  if value >= v.max():
+    return f"largest of {v.size}"
+  return ""
+
+
+def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
+  """A copy of df with `is_best` (lowest `loss`) and `best_at_edge` (see the module docstring)."""
+  df = df.copy()
+  pid = point_ids(df)
+  loss = pd.to_numeric(df[loss], errors="coerce").to_numpy(dtype=np.float64)
+  status = df["status"].to_numpy() if "status" in df.columns else np.full(len(df), "completed")
+  ok = (status == "completed") & np.isfinite(loss)
+  is_best, edge = np.zeros(len(df), bool), np.full(len(df), "", dtype=object)
+  for g in np.unique(pid):
+    rows = np.flatnonzero(pid == g)
+    cand = rows[ok[rows]]
+    if not cand.size:
+      continue
+    b = cand[np.argmin(loss[cand])]
+    is_best[b] = True
+    tried = rows[np.isin(status[rows], TRIED)]
+    parts = []
+    for h in HPARAMS:
+      if h in df.columns:
+        where = grid_edge(df[h].to_numpy()[tried], pd.to_numeric(pd.Series([df[h].iloc[b]]), errors="coerce")[0])
+        if where:
+          parts.append(f"{h} {where}")
+    edge[rows] = "; ".join(parts)
+  df["is_best"], df["best_at_edge"] = is_best, edge
+  return df
+
+
 def load(sweep_dir: str, *, status: str | None = None) -> pd.DataFrame:
-  """One row per run. `status='completed'` keeps finished runs only."""
+  """One row per run (with lr, batch_size, unique_tokens from config.json where set, is_best and
+  best_at_edge). `status='completed'` keeps finished runs only."""
   rows = [load_run(d) for d in _run_dirs(sweep_dir)]
   df = pd.DataFrame(rows)
   for c in COLUMNS:
     if c not in df.columns:
       df[c] = pd.NA
   df = df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
+  df = mark_best(df)  # before the status filter: failed / diverged runs still count as tried
   if status is not None:
     df = df[df["status"] == status]
   return df.sort_values(["family", "params", "tokens", "run_id"], na_position="last").reset_index(drop=True)
 
 
+def planned_flops_per_token(run_dir: str) -> float | None:
+  """Training FLOPs per token of a run without a result yet, from its config.json by the loop's own
+  accounting (loop.plan); None where that cannot be known (no config, not a neural run)."""
+  from scaling import config as config_lib  # local: jax-heavy, and only runs in flight need it
+  cfg_path = os.path.join(run_dir, "config.json")
+  cfg = io.read_json(cfg_path) if os.path.exists(cfg_path) else {}
+  if cfg.get("family") not in config_lib.NEURAL:
+    return None
+  import ml_collections
+  from scaling.sweep import ladders
+  try:
+    p = ladders.plan(ml_collections.ConfigDict(cfg))  # config.json holds the finalized config
+  except (ValueError, KeyError, TypeError, AttributeError):  # a config the loop rejected: it has no FLOPs
+    return None
+  return p["flops_per_step"] / max(p["tokens_per_step"], 1)
+
+
+def _flops_per_token(info: dict, run_dir: str) -> float | None:
+  if info.get("flops_per_token"):
+    return float(info["flops_per_token"])
+  if info.get("flops") and info.get("tokens"):  # result.json from before flops_per_token was recorded
+    return float(info["flops"]) / float(info["tokens"])
+  return planned_flops_per_token(run_dir) if info.get("status") == "incomplete" else None
+
+
 def load_curves(sweep_dir: str) -> pd.DataFrame:
-  """Per-step metrics of every run (metrics.jsonl), with run_id/family/size/params columns joined."""
+  """Per-step metrics of every run (metrics.jsonl), with run_id/family/size/params columns joined and
+  `flops` = tokens x the run's training FLOPs per token (result.json's flops_per_token, or the config's
+  accounting for a run still in flight; NaN where neither exists, e.g. classic baselines)."""
   frames = []
   for d in _run_dirs(sweep_dir):
     rows = io.read_jsonl(os.path.join(d, "metrics.jsonl"))
@@ -68,7 +184,10 @@ def load_curves(sweep_dir: str) -> pd.DataFrame:
     info = load_run(d)
     for k in ("run_id", "family", "size", "params", "params_nonembed"):
       f[k] = info.get(k)
+    fpt = _flops_per_token(info, d)
+    tokens = pd.to_numeric(f["tokens"], errors="coerce") if "tokens" in f.columns else float("nan")
+    f["flops"] = tokens * (float(fpt) if fpt else float("nan"))
     frames.append(f)
   if not frames:
-    return pd.DataFrame(columns=["run_id", "step"])
+    return pd.DataFrame(columns=["run_id", "step", "tokens", "flops"])
   return pd.concat(frames, ignore_index=True)

@@ -19,8 +19,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from scaling import config as config_lib
-from scaling import io
+from scaling import faults, io
 from scaling.models import accounting
+from scaling.train import memory
 from scaling.sweep import executors, ladders, locks, packed, results, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
@@ -142,6 +143,10 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if workers:
     s.executor.workers = int(workers)
   runs = ladders.expand(s)  # every config error surfaces here, before anything runs
+  if s.executor.kind != "slurm":  # this machine trains them: a run that cannot fit is refused now
+    for run_id, c in runs:
+      if c.family in config_lib.NEURAL:
+        memory.check(c, memory.analytic(c, ladders.shapes(c))["total"], f"run {run_id}, analytic floor")
   sweep_dir = os.path.abspath(sweep_dir)
   os.makedirs(os.path.join(sweep_dir, "runs"), exist_ok=True)
   check_conflicts(sweep_dir, runs, retry_failed)
@@ -172,6 +177,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
         attempted.add(r)
       progressed.append(outcome.get(r) in ("trained", "done"))
     bar.update_done(sum(v == "done" for v in states().values()))
+    faults.point("sweep_between_runs")
 
   no_wait = s.executor.kind == "slurm" and not s.executor.slurm.wait  # submit and return
   try:
@@ -179,7 +185,8 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       todo = [(r, configs[r]) for r in ids if st[r] == "todo"]
       if todo:
         progressed.clear()
-        tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in packed.groups(todo, s.pack)]
+        groups = packed.groups(todo, s.pack, lambda r: worker.checkpoint_steps(os.path.join(sweep_dir, "runs", r)))
+        tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in groups]
         if s.executor.kind == "pool":  # longest first: the big members do not start last and run alone
           tasks.sort(key=lambda t: -sum(cost(configs[r]) for r in t.run_ids))
         ex.run(tasks, on_start, on_done)
@@ -210,17 +217,13 @@ def summary(df: pd.DataFrame) -> str:
 
 def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
          workers: int = 0, retry_failed: bool = False) -> pd.DataFrame:
-  """The `scaling sweep` command. Exits 1 when a run failed (diverged runs are results, not errors)."""
-  if config is None:
-    sys.exit("scaling sweep: --config is required (e.g. configs/sweeps/gpt_ladder.py)")
+  """The `scaling sweep` command. Exits 1 when a run failed (diverged runs are results, not errors); a config
+  error raises ValueError before anything runs (the CLI prints it as one line)."""
   cache = executors.compile_cache_dir(config.executor, os.path.abspath(sweep_dir))
   if cache:
     import jax  # this process is ours: the in-process executor reuses compiles across relaunches
     jax.config.update("jax_compilation_cache_dir", cache)
-  try:
-    df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
-  except ValueError as e:
-    sys.exit(f"scaling sweep: {e}")
+  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
   print(summary(df))
   print(f"results: scaling.results.load({sweep_dir!r})")
   if (df["status"] == "failed").any():

@@ -20,7 +20,7 @@ import traceback
 import ml_collections
 
 from scaling import config as config_lib
-from scaling import io
+from scaling import faults, io
 from scaling.sweep import locks
 
 # Fields that do not change what a run computes: a relaunch may differ in them without conflict.
@@ -59,7 +59,8 @@ _plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
 
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
-  a, b = _flat(plain(old)), _flat(plain(new))
+  added = {f"data.{k}": v for k, v in config_lib.FILES_DEFAULTS.items()}  # fields newer than some configs
+  a, b = {**added, **_flat(plain(old))}, {**added, **_flat(plain(new))}
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -71,10 +72,14 @@ def read_result(run_dir: str) -> dict | None:
     return None
 
 
-def checkpoint_step(run_dir: str) -> int:
+def checkpoint_steps(run_dir: str) -> set[int]:
+  """Committed orbax steps of a run (orbax renames a step directory into place when it is complete)."""
   d = os.path.join(run_dir, "checkpoints")
-  steps = [int(x) for x in os.listdir(d) if x.isdigit()] if os.path.isdir(d) else []
-  return max(steps, default=0)
+  return {int(x) for x in os.listdir(d) if x.isdigit()} if os.path.isdir(d) else set()
+
+
+def checkpoint_step(run_dir: str) -> int:
+  return max(checkpoint_steps(run_dir), default=0)
 
 
 def event(run_dir: str, kind: str, **kw) -> None:
@@ -174,10 +179,12 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
         io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
               packed_with=[x for x in run_ids if x != r], cpus=usable_cpus())
+        faults.point("run_claimed")
     todo = list(held)
     if todo:
       _run_and_record([cfgs[r] for r in todo], [dirs[r] for r in todo], main)
       outcome.update({r: "trained" for r in todo})
+      faults.point("run_recorded")
   finally:
     for lock in held.values():
       if lock is not None:

@@ -12,7 +12,7 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
-from scaling import io
+from scaling import faults, io
 
 
 class Checkpointer:
@@ -33,25 +33,32 @@ class Checkpointer:
     if isinstance(data_state, bytes):
       data_state = {"bytes_b64": base64.b64encode(data_state).decode()}
     io.atomic_write_json(self._data_path(step), {"data": data_state, "extra": extra or {}})
+    faults.point("checkpoint_data_written")
+    if step in self.manager.all_steps():  # a group resumed below a member's newest step redoes it identically
+      self.manager.delete(step)
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
     self.manager.wait_until_finished()
     for f in os.listdir(self.data_dir):  # drop data states of steps orbax no longer keeps
       s = f.split(".")[0]
       if s.isdigit() and int(s) not in self.manager.all_steps() and int(s) != step:
         os.unlink(os.path.join(self.data_dir, f))
+    faults.point("checkpoint_saved")
 
-  def restore_latest(self, abstract_state):
-    """-> (step, state, data_state, extra) of the newest complete checkpoint, or None."""
-    for step in sorted(self.manager.all_steps(), reverse=True):
-      path = self._data_path(step)
-      if not os.path.exists(path):
+  def complete_steps(self) -> list[int]:
+    """Committed orbax steps that also have this process's data state, oldest first."""
+    return [s for s in sorted(self.manager.all_steps()) if os.path.exists(self._data_path(s))]
+
+  def restore_latest(self, abstract_state, at_most: int | None = None):
+    """-> (step, state, data_state, extra) of the newest complete checkpoint (at or below `at_most`), or None."""
+    for step in reversed(self.complete_steps()):
+      if at_most is not None and step > at_most:
         continue
       try:
         state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
       except Exception as e:  # a torn or foreign directory: try the previous step
         print(f"checkpoint {step} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping")
         continue
-      saved = io.read_json(path)
+      saved = io.read_json(self._data_path(step))
       data = saved["data"]
       if isinstance(data, dict) and "bytes_b64" in data:
         data = base64.b64decode(data["bytes_b64"])

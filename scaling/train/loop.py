@@ -15,9 +15,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scaling import config as config_lib
-from scaling import io, models, parallel
+from scaling import faults, io, models, parallel
 from scaling.models import accounting
-from scaling.train import checkpoint, metrics, optim
+from scaling.train import checkpoint, memory, metrics, optim
 from scaling.train import step as step_lib
 
 
@@ -93,15 +93,64 @@ def evaluate(eval_step, params, c, mesh, split: str = "validation") -> dict:
     s = eval_step(params, parallel.global_batch(batch, mesh))
     for k in tot:
       tot[k] += float(s[k])
+    faults.point("eval_batch")
   w = max(tot["weight"], 1.0)
   return {"eval_loss": tot["ce"] / w, "eval_accuracy": tot["correct"] / w}
 
 
+def abstract_batch(local_batch: dict, mesh) -> dict:
+  """ShapeDtypeStructs of the global batch that `parallel.global_batch` builds from this process's share."""
+  n = jax.process_count()
+  return {k: jax.ShapeDtypeStruct((v.shape[0] * n, *v.shape[1:]), v.dtype, sharding=parallel.batch_sharding(mesh, v.ndim))
+          for k, v in ((k, np.asarray(v)) for k, v in local_batch.items())}
+
+
+def loader_bytes(local_batch: dict, c: ml_collections.ConfigDict) -> int:
+  """Host memory the train loader holds: this process's batch times the batches grain keeps in flight."""
+  from scaling.data import pipeline
+  per_batch = sum(np.asarray(v).nbytes for v in local_batch.values())
+  return per_batch * (int(c.data.get("prefetch", pipeline.DEFAULTS["prefetch"])) + 2)
+
+
+def build(c: ml_collections.ConfigDict, peak_check: bool = True) -> dict:
+  """Everything a run needs before its first step, with no file written: mesh, plan, the compiled step and
+  its memory. Raises memory.TooBig (one line) when the step cannot fit: first from the analytic estimate,
+  before any compile, then from XLA's analysis of the compiled step."""
+  from scaling.data import pipeline
+  t = c.train
+  mesh = parallel.make_mesh(c.mesh)
+  task = step_lib.task_of(c)
+  probe = next(iter(pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None)))
+  shapes = {k: np.asarray(v).shape for k, v in probe.items()}
+  p = plan(c, shapes)
+  cap, cap_src = memory.capacity()
+  est = memory.analytic(c, shapes)
+  if peak_check:
+    memory.check(c, est["total"], "analytic floor: params, grads, optimizer state, activations", cap, cap_src)
+  tx, lr_fn = optim.make(t, p["steps"])
+  graphdef, abs_state, shardings, init = step_lib.abstract_state(c.family, c.model, c.seed, tx, mesh, models.build)
+  jitted = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, task, t, mesh), shardings, mesh)
+  t0 = time.perf_counter()
+  compiled = jitted.lower(abs_state, abstract_batch(probe, mesh)).compile()
+  compile_s = time.perf_counter() - t0
+  mem = memory.from_compiled(compiled)
+  host = loader_bytes(probe, c)
+  mem.update(analytic=est["total"], loader=host, capacity=cap, capacity_source=cap_src)
+  need = mem.get("peak", 0) + (host // jax.local_device_count() if jax.local_devices()[0].platform == "cpu" else 0)
+  if peak_check and mem.get("peak"):
+    memory.check(c, need, f"XLA: arguments {memory.fmt(mem['argument'])}, temporaries {memory.fmt(mem['temp'])}"
+                 f"{', loader ' + memory.fmt(host) if need > mem['peak'] else ''}", cap, cap_src)
+  return dict(mesh=mesh, task=task, plan=p, tx=tx, lr_fn=lr_fn, graphdef=graphdef, shardings=shardings,
+              init=init, train_step=compiled, compile_time_s=compile_s, memory=mem)
+
+
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Train one run into `workdir` (resuming if it holds a checkpoint); returns the result dict."""
+  """Train one run into `workdir` (resuming if it holds a checkpoint); returns the result dict.
+  Config errors and a step that cannot fit in memory raise ValueError before anything is written."""
   parallel.maybe_initialize_distributed(config)
-  c = prepare(config)  # raises ValueError before anything else happens
+  c = prepare(config)
   check_resume_layout(c, workdir)
+  b = build(c)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   if is_main:
@@ -111,7 +160,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "status": "failed", "steps": 0, "tokens": 0, "flops": 0.0}
   writer = metrics.Writer(workdir, enabled=is_main)
   try:
-    result = _train(c, workdir, result, t_start, is_main, writer)
+    result = _train(c, b, workdir, result, t_start, is_main, writer)
   except Diverged as e:
     result.update(status="diverged", diverged_step=int(str(e)))
   except Exception as e:
@@ -131,25 +180,31 @@ def _finish(result, workdir, t_start, is_main):
     io.atomic_write_json(os.path.join(workdir, "result.json"), result)
 
 
-def _train(c, workdir, result, t_start, is_main, writer):
+def throughput(rows: list[dict], b: dict) -> dict:
+  """The run's throughput summary from its logged windows (all of them, across resumes): medians."""
+  tok = [r["tokens_per_s"] for r in rows if r.get("tokens_per_s")]
+  mfu = [r["mfu"] for r in rows if r.get("mfu")]
+  out = {"compile_time_s": b["compile_time_s"], "peak_bytes_per_device": b["memory"].get("peak"),
+         "memory": b["memory"]}
+  if tok:
+    out.update(tokens_per_s=float(np.median(tok)), step_time_s=b["plan"]["tokens_per_step"] / float(np.median(tok)))
+  if mfu:
+    out["mfu"] = float(np.median(mfu))
+  return out
+
+
+def _train(c, b, workdir, result, t_start, is_main, writer):
   from scaling.data import pipeline
-  t = c.train
-  mesh = parallel.make_mesh(c.mesh)
-  task = step_lib.task_of(c)
-  probe = next(iter(pipeline.make_loader(c.data, split="validation", seed=0, shuffle=False, num_epochs=1)))
-  shapes = {k: np.asarray(v).shape for k, v in probe.items()}
-  p = plan(c, shapes)
+  t, mesh, p = c.train, b["mesh"], b["plan"]
   result.update(params=p["params"]["total"], params_embed=p["params"]["embed"],
                 params_nonembed=p["params"]["nonembed"], planned_steps=p["steps"],
                 flops_per_token=p["flops_per_step"] / max(p["tokens_per_step"], 1))
-  tx, lr_fn = optim.make(t, p["steps"])
-  graphdef, state, shardings = step_lib.init_state(c.family, c.model, c.seed, tx, mesh, models.build)
+  shardings, train_step = b["shardings"], b["train_step"]
+  state = jax.jit(b["init"], out_shardings=shardings)()
   if c.get("init_from"):
     from scaling.train import finetune
     state = finetune.load_pretrained(c, state, shardings)
-  train_step = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, task, t, mesh),
-                                       shardings, mesh)
-  eval_step = step_lib.make_eval_step(graphdef, task, mesh, shardings["params"])
+  eval_step = step_lib.make_eval_step(b["graphdef"], b["task"], mesh, shardings["params"])
 
   loader = pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None)
   it = iter(loader)
@@ -209,13 +264,22 @@ def _train(c, workdir, result, t_start, is_main, writer):
     raise
   bar.close()
   steps_done = p["steps"]
-  ckpt.save(steps_done, state, it.get_state())
+  if start < steps_done:
+    ckpt.save(steps_done, state, it.get_state())
   ckpt.close()
-  ev = evaluate(eval_step, state["params"], c, mesh)
-  writer.write({"step": steps_done, "tokens": steps_done * p["tokens_per_step"], **ev})
+  # A relaunch of a run killed after its final checkpoint trains nothing: the final train row is in
+  # metrics.jsonl, and so is the final eval row if the kill came after it (eval is never logged twice).
+  logged = {k: v for r in writer.rows() if r.get("step") == steps_done for k, v in r.items()}
+  ev = {k: logged[k] for k in ("eval_loss", "eval_accuracy") if k in logged}
+  if len(ev) < 2:
+    ev = evaluate(eval_step, state["params"], c, mesh)
+    writer.write({"step": steps_done, "tokens": steps_done * p["tokens_per_step"], **ev})
+  train_loss = last["loss"] if start < steps_done else logged.get("train_loss", float("nan"))
+  faults.point("before_result")
   elapsed = time.time() - t_start
   result.update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
-                train_loss=last["loss"], eval_loss=ev["eval_loss"], eval_accuracy=ev["eval_accuracy"])
+                train_loss=train_loss, eval_loss=ev["eval_loss"], eval_accuracy=ev["eval_accuracy"],
+                **throughput(writer.rows(), b))
   print(f"{c.family}:{c.size} params={p['params']['total']:,} steps={steps_done} "
-        f"train_loss={last['loss']:.4f} eval_loss={ev['eval_loss']:.4f} ({elapsed:.1f}s)")
+        f"train_loss={train_loss:.4f} eval_loss={ev['eval_loss']:.4f} ({elapsed:.1f}s)")
   return result

@@ -64,6 +64,10 @@ class Writer:
     rows = [r for r in io.read_jsonl(self.path) if r.get("step", 0) <= step]
     io.atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
+  def rows(self) -> list[dict]:
+    from scaling import io
+    return io.read_jsonl(self.path) if self.enabled else []
+
   def write(self, row: dict) -> None:
     if not self.enabled:
       return

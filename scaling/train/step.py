@@ -105,17 +105,9 @@ def make_eval_step(graphdef, task: str, mesh, params_shardings) -> Callable:
                  out_shardings=parallel.replicated(mesh))
 
 
-def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
-  """-> (graphdef, state, state_shardings). Parameters and optimizer state are created by one jitted
-  function straight into their shardings: nothing is materialized whole on one device."""
-  graphdef, init, _, shardings = plan_state(family, model_cfg, seed, tx, mesh, build_fn)
-  state = jax.jit(init, out_shardings=shardings)()
-  return graphdef, state, shardings
-
-
-def plan_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
-  """-> (graphdef, init() -> state, abstract state, state_shardings), nothing allocated (memory planning
-  lowers the step on the abstract state)."""
+def abstract_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
+  """-> (graphdef, abstract state with shardings, state_shardings, init): shapes only, nothing allocated.
+  `jax.jit(init, out_shardings=state_shardings)()` creates the state straight into its shardings."""
   abstract = nnx.eval_shape(lambda: build_fn(family, model_cfg, seed))
   graphdef, abs_params = nnx.split(abstract)
   params_sh = nnx.to_pure_dict(parallel.state_shardings(abs_params, mesh))
@@ -129,6 +121,12 @@ def plan_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformati
   opt_sh = optax.tree_map_params(tx, lambda _, s: s, abs_state["opt_state"], params_sh,
                                  transform_non_params=lambda _: rep)
   shardings = {"step": rep, "params": params_sh, "opt_state": opt_sh}
-  return graphdef, init, abs_state, shardings
+  abs_state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), abs_state, shardings)
+  return graphdef, abs_state, shardings, init
 
 
+def init_state(family: str, model_cfg, seed: int, tx: optax.GradientTransformation, mesh, build_fn):
+  """-> (graphdef, state, state_shardings). Parameters and optimizer state are created by one jitted
+  function straight into their shardings: nothing is materialized whole on one device."""
+  graphdef, _, shardings, init = abstract_state(family, model_cfg, seed, tx, mesh, build_fn)
+  return graphdef, jax.jit(init, out_shardings=shardings)(), shardings

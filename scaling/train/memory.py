@@ -1,0 +1,136 @@
+"""Memory per device before the first step: XLA's analysis of the compiled train step (the authority), an
+analytic estimate from the config alone (planning, and a refusal before any compile when even the estimate
+does not fit), and the device's capacity.
+
+The analytic estimate counts f32 params, grads and optimizer moments split over the mesh's parameter
+shards, plus the activations backward keeps of one micro-batch per device. Its activation term is a floor
+(the tensors that must be live at once), so a run whose estimate is over capacity cannot fit.
+"""
+
+import math
+import os
+
+import jax
+import ml_collections
+
+from scaling import parallel
+from scaling.models import accounting
+
+F32 = 4
+MOMENTS = {"adamw": 2, "momentum": 1, "sgd": 0}
+# Fraction of capacity a step may plan to use: allocator fragmentation and the runtime's own buffers
+# (cuDNN workspaces, host staging) need the rest.
+HEADROOM = 0.9
+
+
+class TooBig(ValueError):
+  """A run whose step cannot fit in device memory (a user error: the config asks for too much)."""
+
+
+def fmt(n: float) -> str:
+  for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if abs(n) >= scale:
+      return f"{n / scale:.3g} {unit}"
+  return f"{int(n)} B"
+
+
+def capacity() -> tuple[int, str]:
+  """(bytes one device may use, where the number comes from). Fake CPU devices share the host's RAM."""
+  d = jax.local_devices()[0]
+  if d.platform != "cpu":
+    stats = d.memory_stats() or {}
+    if stats.get("bytes_limit"):
+      return int(stats["bytes_limit"]), f"{d.device_kind} memory_stats bytes_limit"
+  ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  n = jax.local_device_count()
+  return ram // n, f"host RAM / {n} local device{'s' if n > 1 else ''}"
+
+
+def _mesh_axes(c: ml_collections.ConfigDict, n_devices: int) -> dict:
+  n = c.mesh.get("num_devices", 0) or n_devices
+  return dict(zip(parallel.MESH_AXES, parallel.mesh_shape(c.mesh, n)))
+
+
+def _activations_per_example(family: str, m: ml_collections.ConfigDict, shapes: dict, tensor: int) -> float:
+  """Bytes backward keeps per example: per layer the residual-stream tensors (~8 x d_model per token:
+  inputs of the norms, q/k/v, attention output, MLP input) and the MLP hidden (2 x d_ff), the attention
+  probabilities (heads x L x L, split over `tensor`), and the f32 logits with their softmax. With
+  `model.remat` (scaling/models/stack.py) only what the policy saves per layer, plus one layer recomputed."""
+  act = 2 if m.get("dtype", "float32") == "bfloat16" else F32
+  if family == "dnn":
+    n_out = m.vocab_size if m.head == "lm" else m.num_classes
+    L = shapes["inputs"][1] if "inputs" in shapes else 1
+    return L * (m.depth * 2 * m.width * act + 2 * n_out * F32)
+  d, f, h, v = m.d_model, m.d_ff, m.n_heads, m.vocab_size
+
+  remat = m.get("remat", "none")
+
+  def stack(L: int, layers: int, cross_len: int = 0) -> float:
+    probs = h * L * (L + cross_len) * F32 / tensor
+    per_layer = L * (8 * d + 2 * f) * act + probs
+    if remat == "none":
+      return layers * per_layer
+    if remat == "block":  # each block's input; one block's activations live again while it is recomputed
+      return layers * L * d * act + per_layer
+    # dots_*: the matmul outputs (q, k, v, attention output projection, MLP in and out) and the block input;
+    # dots_saveable also keeps the attention scores (a dot with batch dims)
+    saved = L * (6 * d + f) * act + (probs if remat == "dots_saveable" else 0)
+    return layers * saved + (per_layer - saved)
+
+  if family == "gpt":
+    L = shapes["inputs"][1]
+    return stack(L, m.n_layers) + 2 * L * v * F32 / tensor
+  S, T = shapes["inputs"][1], shapes["targets"][1]  # encoder-decoder
+  return stack(S, m.n_layers) + stack(T, m.n_dec_layers, cross_len=S) + 2 * T * v * F32 / tensor
+
+
+def analytic(c: ml_collections.ConfigDict, shapes: dict, n_devices: int | None = None) -> dict:
+  """Bytes per device from the config alone: {'params', 'grads', 'optimizer', 'activations', 'total'}.
+  `shapes`: the batch's array shapes (loop.py's probe; sweep planning derives them from data.seq_len)."""
+  axes = _mesh_axes(c, n_devices or jax.device_count())
+  p = accounting.params(c.family, c.model)["total"]
+  shards = axes["fsdp"] * axes["tensor"]  # a dimension an axis does not divide stays replicated: a floor
+  params = p * F32 / shards
+  micro = c.data.batch_size / c.train.accum_steps / (axes["data"] * axes["fsdp"])
+  out = {"params": params, "grads": params, "optimizer": MOMENTS[c.train.optimizer] * params,
+         "activations": math.ceil(micro) * _activations_per_example(c.family, c.model, shapes, axes["tensor"])}
+  out["total"] = sum(out.values())
+  return {k: int(v) for k, v in out.items()}
+
+
+def from_compiled(compiled) -> dict:
+  """XLA's figures for one device's program: arguments, outputs, temporaries, and the peak."""
+  s = compiled.memory_analysis()
+  if s is None:  # some backends do not report
+    return {}
+  out = {"argument": s.argument_size_in_bytes, "output": s.output_size_in_bytes,
+         "alias": s.alias_size_in_bytes, "temp": s.temp_size_in_bytes,
+         "code": s.generated_code_size_in_bytes}
+  # Donated state is aliased to the outputs: it is counted once. XLA:CPU (jax 0.10) reports a peak equal to
+  # the arguments alone (0.22 GB for a 19M GPT at 8x1024 whose temporaries are 7.7 GB: benchmarks/memory.py),
+  # so the peak is at least the sum.
+  peak = max(getattr(s, "peak_memory_in_bytes", 0) or 0, out["argument"] + out["output"] - out["alias"] + out["temp"])
+  out["peak"] = int(peak)
+  return {k: int(v) for k, v in out.items()}
+
+
+def advice(c: ml_collections.ConfigDict) -> str:
+  """What a user can change, with the current values."""
+  t, d = c.train, c.data
+  tips = [f"a smaller data.batch_size ({d.batch_size})", f"more train.accum_steps ({t.accum_steps})"]
+  if c.family != "dnn":
+    tips.append(f"a shorter data.seq_len ({d.seq_len})")
+  tips.append(f"mesh.fsdp > 1 ({c.mesh.get('fsdp', 1)})")
+  if "remat" in c.model:
+    tips.append(f"model.remat ({c.model.remat!r})")
+  return ", ".join(tips)
+
+
+def check(c: ml_collections.ConfigDict, need: int, what: str, cap: int | None = None,
+          cap_src: str = "") -> None:
+  """Raises TooBig (one line) when `need` bytes per device do not fit in HEADROOM of the capacity."""
+  if cap is None:
+    cap, cap_src = capacity()
+  if need > HEADROOM * cap:
+    raise TooBig(f"memory: the train step needs {fmt(need)} per device ({what}), over the {fmt(HEADROOM * cap)} "
+                 f"usable of {fmt(cap)} ({cap_src}); allowed: {advice(c)}")
