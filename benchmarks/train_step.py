@@ -56,21 +56,45 @@ def plain_jax(implementation: str | None = None):
     layers.dense, layers.attention, layers.layer_norm = saved
 
 
-def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
-  """[compiled train step, state, batch] for one device and random tokens."""
+def jitted_step(m: ml_collections.ConfigDict, batch: int, seq: int, abstract: bool = False) -> list:
+  """[jitted (not yet compiled) train step as `scaling train` builds it, state, batch] for one device and
+  random tokens; `abstract`: state and batch as ShapeDtypeStructs (lower and compile, allocate nothing)."""
   t = ml_collections.ConfigDict(dict(lr=1e-3, schedule="constant", warmup_steps=0, warmup_frac=0.0,
                                      min_lr_ratio=0.1, decay_frac=0.2, grad_clip=1.0, optimizer="adamw",
                                      b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, decay_embeddings=False,
                                      momentum=0.9, z_loss=0.0, accum_steps=1))
   mesh = parallel.make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
   tx, lr = optim.make(t, 1000)
+  if abstract:
+    graphdef, state, sh, _ = step_lib.abstract_state("gpt", m, 0, tx, mesh, models.build)
+    fn = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr, "lm", t, mesh), sh, mesh)
+    tokens = jax.ShapeDtypeStruct((batch, seq), jnp.int32, sharding=parallel.batch_sharding(mesh))
+    return [fn, state, {"inputs": tokens, "targets": tokens,
+                        "weights": jax.ShapeDtypeStruct((batch, seq), jnp.float32, sharding=tokens.sharding)}]
   graphdef, state, sh = step_lib.init_state("gpt", m, 0, tx, mesh, models.build)
   fn = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr, "lm", t, mesh), sh, mesh)
   rng = np.random.default_rng(0)
   x = rng.integers(0, m.vocab_size, (batch, seq + 1)).astype(np.int32)
   b = parallel.global_batch({"inputs": x[:, :-1], "targets": x[:, 1:],
                              "weights": np.ones((batch, seq), np.float32)}, mesh)
+  return [fn, state, b]
+
+
+def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
+  """[compiled train step, state, batch] for one device and random tokens."""
+  fn, state, b = jitted_step(m, batch, seq)
   return [fn.lower(state, b).compile(), state, b]
+
+
+@contextlib.contextmanager
+def model_fields(m: ml_collections.ConfigDict, **fields):
+  """m with `fields` set while the step is built (e.g. the other model.scan_layers layout)."""
+  saved = {k: m[k] for k in fields}
+  m.update(fields)
+  try:
+    yield
+  finally:
+    m.update(saved)
 
 
 @contextlib.contextmanager
@@ -135,15 +159,17 @@ def main():
   for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
     m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
     peak0 = matmul_peak(jnp.float32, 1024)
-    ours, ref = bench(m, batch, seq, args.steps, (contextlib.nullcontext, plain_jax))
+    other = lambda: model_fields(m, scan_layers=not m.scan_layers)  # noqa: E731
+    ours, ref, flip = bench(m, batch, seq, args.steps, (contextlib.nullcontext, plain_jax, other))
     peak = max(peak0, matmul_peak(jnp.float32, 1024))
-    rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1]))
-  print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); peak = measured 1024^2 f32 matmul")
+    rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1], flip[1]))
+  print(f"device: {dev.device_kind} ({jax.device_count()} device(s)); peak = measured 1024^2 f32 matmul; "
+        f"ours = model.scan_layers={sizes.SCAN_LAYERS} (the default), 'other layout' = the opposite")
   print(f"{'d_model':>8} {'layers':>6} {'params':>10} {'batch':>5} {'seq':>4} {'tokens/s':>10} {'GFLOP/s':>8} "
-        f"{'peak':>6} {'/peak':>6} {'plain-JAX GFLOP/s':>18} {'speedup':>8}")
-  for d, nl, n, batch, seq, tok, fl, peak, ref in rows:
+        f"{'peak':>6} {'/peak':>6} {'plain-JAX GFLOP/s':>18} {'speedup':>8} {'other layout':>13} {'ours/other':>10}")
+  for d, nl, n, batch, seq, tok, fl, peak, ref, flip in rows:
     print(f"{d:>8} {nl:>6} {n:>10,} {batch:>5} {seq:>4} {tok:>10,.0f} {fl / 1e9:>8.1f} {peak / 1e9:>6.0f} "
-          f"{fl / peak:>6.1%} {ref / 1e9:>18.1f} {fl / ref:>7.2f}x")
+          f"{fl / peak:>6.1%} {ref / 1e9:>18.1f} {fl / ref:>7.2f}x {flip / 1e9:>13.1f} {fl / flip:>9.2f}x")
 
 if __name__ == "__main__":
   main()

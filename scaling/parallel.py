@@ -23,6 +23,9 @@ RULES = {
     "heads": ("tensor",),
     "mlp": ("tensor",),
     "vocab": ("tensor",),
+    # The stacked blocks of a scanned layer stack (scaling.models.stack): every device holds every layer's
+    # slice (scan reads one layer per iteration; splitting layers across devices is pipelining).
+    "layers": (),
 }
 
 

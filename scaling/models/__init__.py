@@ -3,7 +3,7 @@
 import ml_collections
 from flax import nnx
 
-from scaling.models import accounting, sizes
+from scaling.models import accounting, sizes, stack
 from scaling.models.dnn import DNN
 from scaling.models.gpt import GPT
 from scaling.models.transformer import Transformer
@@ -36,6 +36,10 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
     _choice(m, "pos", ("learned", "rope"))
     if m.pos == "rope" and (m.d_model // m.n_heads) % 2:
       raise ValueError(f"model.n_heads: rope needs an even head dim, got d_model/n_heads={m.d_model // m.n_heads}")
+    if not isinstance(m.get("scan_layers", False), bool):
+      raise ValueError(f"model.scan_layers: {m.get('scan_layers')!r} not allowed; allowed: True, False")
+    if "remat" in m:
+      _choice(m, "remat", tuple(stack.REMAT))
   else:
     _choice(m, "head", ("lm", "classify"))
     _positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))

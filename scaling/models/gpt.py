@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from scaling.models import layers
+from scaling.models import layers, stack
 
 
 class GPT(nnx.Module):
@@ -20,7 +20,8 @@ class GPT(nnx.Module):
     self.embed = layers.param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
     if cfg.pos == "learned":
       self.pos_embed = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
-    self.blocks = nnx.List([layers.Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.scan = stack.scanned(cfg)
+    self.blocks = stack.make(lambda r: layers.Block(cfg, rngs=r), cfg.n_layers, self.scan, rngs)
     self.ln_f = layers.LayerNorm(cfg.d_model, rngs=rngs)
     if not cfg.tie_embeddings:
       self.head = layers.param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
@@ -28,7 +29,7 @@ class GPT(nnx.Module):
       self.cls_head = layers.param(rngs, (cfg.d_model, cfg.num_classes), ("embed", "classes"))
       self.cls_bias = layers.param(rngs, (cfg.num_classes,), ("classes",), std=None)
 
-  def __call__(self, tokens_BxL: jax.Array, *, cache: list | None = None) -> jax.Array | tuple:
+  def __call__(self, tokens_BxL: jax.Array, *, cache=None) -> jax.Array | tuple:
     """Logits (f32) for every position. With `cache` (see `init_cache`), decodes from cache position
     `index` and returns (logits, new_cache)."""
     x_BxLxD, new_cache = self.features(tokens_BxL, cache)
@@ -43,23 +44,30 @@ class GPT(nnx.Module):
     pooled_BxD = x_BxLxD.astype(jnp.float32).mean(axis=1)
     return pooled_BxD @ self.cls_head[...] + self.cls_bias[...]
 
-  def features(self, tokens_BxL: jax.Array, cache: list | None = None) -> tuple:
+  def features(self, tokens_BxL: jax.Array, cache=None) -> tuple:
     """Final-LN hidden states [B, L, D] (compute dtype) and the new cache (None without one)."""
-    start = 0 if cache is None else cache[0]["index"]
+    start = 0 if cache is None else (cache["index"][0] if self.scan else cache[0]["index"])
     positions_BxL = start + jnp.broadcast_to(jnp.arange(tokens_BxL.shape[1]), tokens_BxL.shape)
     x_BxLxD = jnp.take(self.embed[...], tokens_BxL, axis=0)
     if self.cfg.pos == "learned":
       x_BxLxD = x_BxLxD + jnp.take(self.pos_embed[...], positions_BxL, axis=0)
     x_BxLxD = x_BxLxD.astype(self.dtype)
-    new_cache = []
-    for i, block in enumerate(self.blocks):
-      x_BxLxD, c = block(x_BxLxD, positions_BxL, is_causal=True, cache=None if cache is None else cache[i])
-      new_cache.append(c)
-    return self.ln_f(x_BxLxD), (None if cache is None else new_cache)
 
-  def init_cache(self, batch: int, dtype=jnp.float32) -> list:
-    """Empty KV cache for `max_len` positions: one {k, v, index} per layer."""
+    def body(block, x_BxLxD, c):
+      return block(x_BxLxD, positions_BxL, is_causal=True, cache=c)
+
+    x_BxLxD, new_cache = stack.run(self.blocks, body, x_BxLxD, cache, scan=self.scan,
+                                   remat=self.cfg.get("remat", "none"))
+    return self.ln_f(x_BxLxD), new_cache
+
+  def init_cache(self, batch: int, dtype=jnp.float32) -> list | dict:
+    """Empty KV cache for `max_len` positions: one {k, v, index} per layer, or (scanned) one with a
+    leading layer axis on each."""
     c = self.cfg
     shape = (batch, c.max_len, c.n_heads, c.d_model // c.n_heads)
+    if self.scan:
+      n = c.n_layers
+      return {"k": jnp.zeros((n,) + shape, dtype), "v": jnp.zeros((n,) + shape, dtype),
+              "index": jnp.zeros((n,), jnp.int32)}
     return [{"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "index": jnp.array(0, jnp.int32)}
             for _ in range(c.n_layers)]

@@ -23,6 +23,8 @@ DNN_SIZES = {
     "base": (1024, 3), "medium": (2048, 4), "large": (4096, 4),
 }
 FAMILIES = ("gpt", "transformer", "dnn")
+# model.scan_layers of new configs (scaling.models.stack; the measurements behind it: benchmarks/RESULTS.md).
+SCAN_LAYERS = False
 
 
 def _heads(d_model: int) -> int:
@@ -39,7 +41,8 @@ def _heads(d_model: int) -> int:
 def gpt_model(d_model: int, n_layers: int, n_heads: int | None = None, **kw) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       d_model=d_model, n_layers=n_layers, n_heads=n_heads or _heads(d_model), d_ff=4 * d_model,
-      vocab_size=259, max_len=128, pos="learned", tie_embeddings=True, dtype="float32") | kw)
+      vocab_size=259, max_len=128, pos="learned", tie_embeddings=True, dtype="float32",
+      scan_layers=SCAN_LAYERS, remat="none") | kw)
 
 
 def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.ConfigDict:

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from scaling.models import layers
+from scaling.models import layers, stack
 
 
 class DecoderBlock(nnx.Module):
@@ -40,9 +40,10 @@ class Transformer(nnx.Module):
     if cfg.pos == "learned":
       self.enc_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
       self.dec_pos = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
-    self.encoder = nnx.List([layers.Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+    self.scan, self.remat = stack.scanned(cfg), cfg.get("remat", "none")
+    self.encoder = stack.make(lambda r: layers.Block(cfg, rngs=r), cfg.n_layers, self.scan, rngs)
     self.ln_enc = layers.LayerNorm(cfg.d_model, rngs=rngs)
-    self.decoder = nnx.List([DecoderBlock(cfg, rngs=rngs) for _ in range(cfg.n_dec_layers)])
+    self.decoder = stack.make(lambda r: DecoderBlock(cfg, rngs=r), cfg.n_dec_layers, self.scan, rngs)
     self.ln_dec = layers.LayerNorm(cfg.d_model, rngs=rngs)
 
   def _embed(self, tokens_BxL, pos_table):
@@ -56,16 +57,22 @@ class Transformer(nnx.Module):
     x_BxSxD, positions_BxS = self._embed(inputs_BxS, getattr(self, "enc_pos", None))
     valid_BxS = input_mask_BxS > 0
     mask_BxSxS = valid_BxS[:, :, None] & valid_BxS[:, None, :]
-    for block in self.encoder:
-      x_BxSxD, _ = block(x_BxSxD, positions_BxS, mask_BxLxS=mask_BxSxS)
+
+    def body(block, x_BxSxD, _):
+      return block(x_BxSxD, positions_BxS, mask_BxLxS=mask_BxSxS)[0], None
+
+    x_BxSxD, _ = stack.run(self.encoder, body, x_BxSxD, scan=self.scan, remat=self.remat)
     return self.ln_enc(x_BxSxD)
 
   def decode(self, decoder_inputs_BxT, enc_BxSxD, input_mask_BxS) -> jax.Array:
     x_BxTxD, positions_BxT = self._embed(decoder_inputs_BxT, getattr(self, "dec_pos", None))
     cross_mask_BxTxS = jnp.broadcast_to((input_mask_BxS > 0)[:, None, :],
                                         (x_BxTxD.shape[0], x_BxTxD.shape[1], input_mask_BxS.shape[1]))
-    for block in self.decoder:
-      x_BxTxD = block(x_BxTxD, enc_BxSxD, cross_mask_BxTxS, positions_BxT)
+
+    def body(block, x_BxTxD, _):
+      return block(x_BxTxD, enc_BxSxD, cross_mask_BxTxS, positions_BxT), None
+
+    x_BxTxD, _ = stack.run(self.decoder, body, x_BxTxD, scan=self.scan, remat=self.remat)
     x_BxTxD = self.ln_dec(x_BxTxD)
     return jnp.einsum("btd,vd->btv", x_BxTxD, self.embed[...].astype(self.dtype)).astype(jnp.float32)
 

@@ -167,6 +167,8 @@ def train_packed(configs: list[ml_collections.ConfigDict], workdirs: list[str]) 
   """Trains K packable runs together; writes each run directory like `loop.train`; -> K results."""
   cs = [loop.prepare(c) for c in configs]
   check_packable(cs)
+  for c, d in zip(cs, workdirs):
+    loop.check_resume_layout(c, d)
   k, is_main = len(cs), jax.process_index() == 0
   t_start = time.time()
   results = []

@@ -14,6 +14,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from scaling import io
+from scaling.models import stack
 
 # Model fields the fine-tune config owns; everything else in `model` comes from the pretrained run.
 HEAD_FIELDS = ("num_classes",)
@@ -83,29 +84,62 @@ def restore_params(run_dir: str, abstract_params: dict, field: str = "init_from"
     raise ValueError(f"{field}: {run_dir!r} has no checkpoint under checkpoints/; allowed: a run that "
                      "finished or saved a checkpoint")
   ckpt_dir = os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints")
-  # The generic PyTree handler reads the metadata and restores a subtree of what the training
-  # Checkpointer wrote with StandardSave (same on-disk format). This manager never saves or deletes
-  # (no max_to_keep, no tmp cleanup); orbax's read_only mode would do the same but warns on every use.
-  manager = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(create=False),
-                                  item_handlers=ocp.PyTreeCheckpointHandler())
+  manager = _reader(ckpt_dir)
   try:
     for step in steps:
-      try:
-        tree = manager.item_metadata(step)
-        saved = tree["params"] if "params" in tree else None
-      except Exception:  # a torn step: try the previous one
-        saved = None
+      saved = _saved_params(manager, step)
       if saved is None:
         continue
-      have = _common(abstract_params, saved)
+      # A checkpoint of the other model.scan_layers layout: read it in its own layout, convert after.
+      saved_scan = stack.layout(dict(saved))
+      convert = saved_scan is not None and saved_scan != stack.layout(abstract_params)
+      want = stack.to_layout(abstract_params, saved_scan) if convert else abstract_params
+      have = _common(want, saved)
       restore_args = jax.tree.map(lambda x: ocp.ArrayRestoreArgs(sharding=x.sharding, global_shape=x.shape,
                                                                  dtype=x.dtype), have)
       out = manager.restore(step, args=ocp.args.PyTreeRestore(
           item={"params": have}, restore_args={"params": restore_args}, partial_restore=True))
-      return step, _rekey(abstract_params, out["params"])
+      params = _rekey(want, out["params"])
+      if convert:  # stack / unstack, then onto the shardings the caller asked for
+        params = stack.to_layout(params, not saved_scan)
+        params = jax.tree.map(lambda x, a: jax.device_put(x, a.sharding), params, _rekey(abstract_params, params))
+      return step, params
   finally:
     manager.close()
   raise ValueError(f"{field}: no readable checkpoint in {ckpt_dir!r} (steps {steps})")
+
+
+def _reader(ckpt_dir: str) -> ocp.CheckpointManager:
+  # The generic PyTree handler reads the metadata and restores a subtree of what the training
+  # Checkpointer wrote with StandardSave (same on-disk format). This manager never saves or deletes
+  # (no max_to_keep, no tmp cleanup); orbax's read_only mode would do the same but warns on every use.
+  return ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(create=False),
+                               item_handlers=ocp.PyTreeCheckpointHandler())
+
+
+def _saved_params(manager: ocp.CheckpointManager, step: int):
+  """The metadata tree of a checkpoint's params, None for a torn step."""
+  try:
+    tree = manager.item_metadata(step)
+    return tree["params"] if "params" in tree else None
+  except Exception:
+    return None
+
+
+def saved_layout(run_dir: str) -> bool | None:
+  """model.scan_layers of the newest readable checkpoint of run_dir (None: no checkpoint, or no layer stack)."""
+  steps = latest_steps(run_dir)
+  if not steps:
+    return None
+  manager = _reader(os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints"))
+  try:
+    for step in steps:
+      saved = _saved_params(manager, step)
+      if saved is not None:
+        return stack.layout(dict(saved))
+  finally:
+    manager.close()
+  return None
 
 
 # Keys are compared as strings: the pure dict of an nnx.List has int keys, orbax stores them as strings.
@@ -133,9 +167,14 @@ def _common(want: dict, saved, path: str = "") -> dict:
 
 
 def _rekey(want: dict, got: dict) -> dict:
-  """`got` (checkpoint keys) with the keys of `want` (the model's own, e.g. int list indices)."""
-  return {k: _rekey(v, got[str(k)]) if isinstance(v, dict) else got[str(k)]
-          for k, v in want.items() if str(k) in got}
+  """`got` (checkpoint keys, or already the model's) with the keys of `want` (the model's own, e.g. int list
+  indices)."""
+  out = {}
+  for k, v in want.items():
+    g = got[k] if k in got else got.get(str(k))
+    if g is not None:
+      out[k] = _rekey(v, g) if isinstance(v, dict) else g
+  return out
 
 
 def _merge(fresh: dict, loaded: dict, path: str = "") -> tuple[dict, list[str]]:

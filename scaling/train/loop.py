@@ -69,6 +69,19 @@ def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def check_resume_layout(c: ml_collections.ConfigDict, workdir: str) -> None:
+  """A run resumes only in the layer layout its checkpoints were written in (orbax restores the whole train
+  state, optimizer moments included, by structure). Fine-tuning and sampling convert either way."""
+  from scaling.models import stack
+  from scaling.train import finetune
+  if c.family not in ("gpt", "transformer") or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return
+  saved = finetune.saved_layout(workdir)
+  if saved is not None and saved != stack.scanned(c.model):
+    raise ValueError(f"model.scan_layers: {stack.scanned(c.model)} but the checkpoints in {workdir!r} were "
+                     f"written with scan_layers={saved}; allowed: {saved} to resume this run")
+
+
 def evaluate(eval_step, params, c, mesh, split: str = "validation") -> dict:
   from scaling.data import pipeline
   loader = pipeline.make_loader(c.data, split=split, seed=0, shuffle=False, num_epochs=1)
@@ -135,6 +148,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Config errors and a step that cannot fit in memory raise ValueError before anything is written."""
   parallel.maybe_initialize_distributed(config)
   c = prepare(config)
+  check_resume_layout(c, workdir)
   b = build(c)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0

@@ -54,7 +54,8 @@ def _mesh_axes(c: ml_collections.ConfigDict, n_devices: int) -> dict:
 def _activations_per_example(family: str, m: ml_collections.ConfigDict, shapes: dict, tensor: int) -> float:
   """Bytes backward keeps per example: per layer the residual-stream tensors (~8 x d_model per token:
   inputs of the norms, q/k/v, attention output, MLP input) and the MLP hidden (2 x d_ff), the attention
-  probabilities (heads x L x L, split over `tensor`), and the f32 logits with their softmax."""
+  probabilities (heads x L x L, split over `tensor`), and the f32 logits with their softmax. With
+  `model.remat` (scaling/models/stack.py) only what the policy saves per layer, plus one layer recomputed."""
   act = 2 if m.get("dtype", "float32") == "bfloat16" else F32
   if family == "dnn":
     n_out = m.vocab_size if m.head == "lm" else m.num_classes
@@ -62,9 +63,19 @@ def _activations_per_example(family: str, m: ml_collections.ConfigDict, shapes: 
     return L * (m.depth * 2 * m.width * act + 2 * n_out * F32)
   d, f, h, v = m.d_model, m.d_ff, m.n_heads, m.vocab_size
 
+  remat = m.get("remat", "none")
+
   def stack(L: int, layers: int, cross_len: int = 0) -> float:
-    per_layer = L * (8 * d + 2 * f) * act + h * L * (L + cross_len) * F32 / tensor
-    return layers * per_layer
+    probs = h * L * (L + cross_len) * F32 / tensor
+    per_layer = L * (8 * d + 2 * f) * act + probs
+    if remat == "none":
+      return layers * per_layer
+    if remat == "block":  # each block's input; one block's activations live again while it is recomputed
+      return layers * L * d * act + per_layer
+    # dots_*: the matmul outputs (q, k, v, attention output projection, MLP in and out) and the block input;
+    # dots_saveable also keeps the attention scores (a dot with batch dims)
+    saved = L * (6 * d + f) * act + (probs if remat == "dots_saveable" else 0)
+    return layers * saved + (per_layer - saved)
 
   if family == "gpt":
     L = shapes["inputs"][1]
@@ -95,8 +106,10 @@ def from_compiled(compiled) -> dict:
   out = {"argument": s.argument_size_in_bytes, "output": s.output_size_in_bytes,
          "alias": s.alias_size_in_bytes, "temp": s.temp_size_in_bytes,
          "code": s.generated_code_size_in_bytes}
-  # Donated state is aliased to the outputs: it is counted once.
-  peak = getattr(s, "peak_memory_in_bytes", 0) or (out["argument"] + out["output"] - out["alias"] + out["temp"])
+  # Donated state is aliased to the outputs: it is counted once. XLA:CPU (jax 0.10) reports a peak equal to
+  # the arguments alone (0.22 GB for a 19M GPT at 8x1024 whose temporaries are 7.7 GB: benchmarks/memory.py),
+  # so the peak is at least the sum.
+  peak = max(getattr(s, "peak_memory_in_bytes", 0) or 0, out["argument"] + out["output"] - out["alias"] + out["temp"])
   out["peak"] = int(peak)
   return {k: int(v) for k, v in out.items()}
 
