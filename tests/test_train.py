@@ -133,19 +133,19 @@ def test_result_json_carries_throughput_and_memory(tmp_path, data_dir):
   for k in ("tokens_per_s", "mfu", "step_time_s", "compile_time_s", "peak_bytes_per_device"):
     assert saved[k] > 0, k
   m = saved["memory"]
-  # XLA's peak holds at least the donated train state's arguments; the analytic floor is of the same order.
+  # XLA's peak holds at least the donated train state's arguments; the analytic estimate is of the same order.
   assert m["peak"] >= m["argument"] - m["alias"] > 0
   assert 0.1 < m["analytic"] / m["peak"] < 10
   assert saved["step_time_s"] == pytest.approx(16 * 32 / saved["tokens_per_s"])
 
 
 def test_impossible_run_is_refused_before_anything(tmp_path, data_dir, monkeypatch):
-  """seq_len 100000 on a tiny GPT needs terabytes: refused by the analytic floor, before the model is even
+  """seq_len 100000 on a tiny GPT needs terabytes: refused by the analytic estimate, before the model is even
   traced (building the step would raise here)."""
   from scaling.train import step as step_lib
 
   def no_step(*a, **k):
-    raise AssertionError("the train step was built for a run the analytic floor refuses")
+    raise AssertionError("the train step was built for a run the analytic estimate refuses")
   monkeypatch.setattr(step_lib, "abstract_state", no_step)
   c = tiny(steps=2)
   c.model.max_len = 100_000
@@ -156,7 +156,7 @@ def test_impossible_run_is_refused_before_anything(tmp_path, data_dir, monkeypat
 
 
 def test_xla_memory_check_refuses_what_the_floor_misses(tmp_path, data_dir, monkeypatch):
-  """The analytic floor passes (here: forced to 0), the compiled step's XLA analysis does not fit: refused,
+  """The analytic estimate passes (here: forced to 0), the compiled step's XLA analysis does not fit: refused,
   with XLA's figures named, and no run directory."""
   from scaling.train import memory
   b = loop.build(loop.prepare(tiny(steps=2)), peak_check=False)

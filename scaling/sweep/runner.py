@@ -161,7 +161,8 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if s.executor.kind != "slurm":  # this machine trains them: a run that cannot fit is refused now
     for run_id, c in runs:
       if c.family in config_lib.NEURAL:
-        memory.check(c, memory.analytic(c, ladders.shapes(c))["total"], f"run {run_id}, analytic floor")
+        memory.check(c, memory.analytic(c, ladders.shapes(c))["total"], f"run {run_id}, analytic estimate",
+                     slack=memory.ANALYTIC_SLACK)
   sweep_dir = os.path.abspath(sweep_dir)
   os.makedirs(os.path.join(sweep_dir, "runs"), exist_ok=True)
   check_conflicts(sweep_dir, runs, retry_failed)

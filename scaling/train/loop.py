@@ -113,8 +113,8 @@ def loader_bytes(local_batch: dict, c: ml_collections.ConfigDict) -> int:
 
 def build(c: ml_collections.ConfigDict, peak_check: bool = True) -> dict:
   """Everything a run needs before its first step, with no file written: mesh, plan, the compiled step and
-  its memory. Raises memory.TooBig (one line) when the step cannot fit: first from the analytic estimate,
-  before any compile, then from XLA's analysis of the compiled step."""
+  its memory. Raises memory.TooBig (one line) when the step cannot fit: first from the analytic estimate
+  (when over by more than its error), before any compile, then from XLA's analysis of the compiled step."""
   from scaling.data import pipeline
   t = c.train
   mesh = parallel.make_mesh(c.mesh)
@@ -125,7 +125,8 @@ def build(c: ml_collections.ConfigDict, peak_check: bool = True) -> dict:
   cap, cap_src = memory.capacity()
   est = memory.analytic(c, shapes)
   if peak_check:
-    memory.check(c, est["total"], "analytic floor: params, grads, optimizer state, activations", cap, cap_src)
+    memory.check(c, est["total"], "analytic estimate: params, grads, optimizer state, activations", cap, cap_src,
+                 slack=memory.ANALYTIC_SLACK)
   tx, lr_fn = optim.make(t, p["steps"])
   graphdef, abs_state, shardings, init = step_lib.abstract_state(c.family, c.model, c.seed, tx, mesh, models.build)
   jitted = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, task, t, mesh), shardings, mesh)
