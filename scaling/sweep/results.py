@@ -45,9 +45,12 @@ def load_run(run_dir: str) -> dict:
   return row
 
 
-def load(sweep_dir: str, *, status: str | None = None) -> pd.DataFrame:
-  """One row per run. `status='completed'` keeps finished runs only."""
+def load(sweep_dir: str, *, status: str | None = None, trunks: bool = False) -> pd.DataFrame:
+  """One row per run. `status='completed'` keeps finished runs only. The constant-lr trunks of cooldown
+  branches (tag role='trunk': not a budget's result) only with `trunks=True`."""
   rows = [load_run(d) for d in _run_dirs(sweep_dir)]
+  if not trunks:
+    rows = [r for r in rows if r.get("role") != "trunk"]
   df = pd.DataFrame(rows)
   for c in COLUMNS:
     if c not in df.columns:
