@@ -49,7 +49,7 @@ def _figure(df: pd.DataFrame, path_dir: str) -> str:
     g = (b / c - 1).dropna() * 100
     gap.plot(g.index, g.values, color=col, marker="x", label=f"N = {n:.3g}")
   for v in VARIANTS:
-    ax.plot([], [], color="gray", **style[v], label={"cosine": "cosine, separate runs", "wsd": "WSD, separate runs",
+    ax.plot([], [], color="gray", **style[v], label={"cosine": "cosine, separate runs", "wsd": "WSD, separate runs (under the branches)",
                                                      "branches": "cooldown branches"}[v])
   for n, col in zip(sizes, colors):
     ax.plot([], [], color=col, lw=6, label=f"N = {n:.3g} (non-embedding)")

@@ -403,7 +403,7 @@ def _grid(s):
   out = []
   for size in s.sizes:
     sub = ml_collections.ConfigDict(s.to_dict())
-    sub.size = size
+    sub.size = size if isinstance(size, str) else f"{size:g}"  # a data ladder's size field is a string
     out += _data_ladder(sub)
   return out
 
