@@ -108,3 +108,24 @@ def test_cli_refuses_a_bad_cooldown_before_anything_runs(tmp_path, env):
   assert p.returncode == 2 and p.stderr.strip().splitlines() == [
       "scaling sweep: cooldown_frac: got 1.5; allowed: a number in (0, 1) (the cool-down's share of each budget)"]
   assert not d.exists()
+
+
+def test_a_branch_is_held_until_its_trunk_commits_its_step(tmp_path):
+  from scaling.sweep import branches
+  trunk, br = tmp_path / "runs" / "trunk", tmp_path / "runs" / "br"
+  trunk.mkdir(parents=True)
+  br.mkdir()
+  cfg = {"train": {"branch_from": "../trunk", "branch_step": 8}}
+  held = lambda retry=False, attempted=(): runner._state(str(br), retry, set(attempted), 30.0, lambda d: False, cfg)  # noqa: E731
+  assert held() == "held"  # trunk running (or not started): wait
+  (trunk / "checkpoints" / "8").mkdir(parents=True)
+  assert held() == "held"  # orbax step without its data state is not committed yet
+  (trunk / "checkpoints" / "data").mkdir()
+  (trunk / "checkpoints" / "data" / "8.p0.json").write_text("{}")
+  assert held() == "todo"
+  (trunk / "checkpoints" / "8").rmdir()
+  io.atomic_write_json(str(trunk / "result.json"), {"status": "diverged"})
+  assert held() == "todo"  # the trunk ended without the step: the branch runs and fails in one line
+  assert held(retry=True) == "held"  # ... unless the trunk is about to be retried
+  assert held(retry=True, attempted={"trunk"}) == "todo"
+  assert not branches.waiting(str(br), {"train": {}}, False, set())  # not a branch
