@@ -1,6 +1,6 @@
 """Hoffmann et al. (2022), "Chinchilla": compute-optimal model size from an IsoFLOP grid.
 
-  python experiments/chinchilla_isoflop.py [--sweep_dir=sweeps/chinchilla_isoflop] [--full] [--smoke]
+  python experiments/chinchilla_isoflop.py [--sweep_dir=sweeps/chinchilla_isoflop] [--full] [--smoke] [--branches]
 
 configs/sweeps/chinchilla.py trains 5 GPT sizes at each of 4 FLOP budgets (each run exactly C FLOPs,
 its cosine schedule fitted to its length). Fits (scaling.laws.fit, 95 % bootstrap intervals):
@@ -17,6 +17,11 @@ count, not 6ND), byte-level loss, and the optimum sits at D/N ~ 100-200 rather t
 centred there: configs/sweeps/chinchilla.py says what r = 20 gave). With 3 budgets over less than a
 decade the interval on a is wide, approach 2's widest (three parabola vertices); a within ~0.2 of 0.5
 is what this scale can say.
+
+--branches runs the same grid as cooldown branches (scaling/sweep/branches.py): members of one size share
+a constant-lr trunk and cool down (WSD, linear, last 20 %) to their budget from its checkpoint; the sweep
+prints the FLOPs that saved. IsoFLOP grids centre each budget on its own N*, so few sizes recur across
+budgets and the saving is small; an N x D grid (experiments/cooldown_branches.py) shares every size.
 """
 
 import os
@@ -33,8 +38,10 @@ CHINCHILLA = {"a": {"approach1": 0.50, "approach2": 0.49, "approach3": 0.46},
 
 
 def main(argv=None) -> dict:
-  args = common.parse_args("chinchilla_isoflop", __doc__, argv)
+  args = common.parse_args("chinchilla_isoflop", __doc__, argv, branches=True)
   ladder = common.sweep_config("chinchilla", args.scale)
+  if args.branches:
+    ladder.branch = "cooldown"
   df = common.completed(common.run(args, ladder))
   curves = common.load_curves(args.sweep_dir, df["run_id"])
   # 'auto' on an IsoFLOP grid: approaches 1-3, L(C) through the best run per budget, extrapolation checks.

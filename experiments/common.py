@@ -38,9 +38,10 @@ class Args:
   retry_failed: bool
   n_boot: int
   progress: bool
+  branches: bool = False  # budgets as cooldown branches off one trunk per size (experiments that offer --branches)
 
 
-def parse_args(name: str, doc: str, argv: list[str] | None = None) -> Args:
+def parse_args(name: str, doc: str, argv: list[str] | None = None, branches: bool = False) -> Args:
   p = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=doc.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--sweep_dir", default=os.path.join("sweeps", name),
@@ -54,10 +55,16 @@ def parse_args(name: str, doc: str, argv: list[str] | None = None) -> Args:
   p.add_argument("--retry_failed", action="store_true", help="re-run failed / diverged runs")
   p.add_argument("--n_boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals")
   p.add_argument("--no_progress", action="store_true", help="no progress bars")
+  if branches:
+    p.add_argument("--branches", action="store_true", help="run the budgets as cooldown branches (one constant-lr "
+                   f"trunk per size; default sweep dir sweeps/{name}_branches)")
   a = p.parse_args(argv)
   scale = "full" if a.full else "smoke" if a.smoke else ""
-  return Args(name=name, sweep_dir=os.path.abspath(a.sweep_dir), scale=scale, executor=a.executor,
-              workers=a.workers, retry_failed=a.retry_failed, n_boot=a.n_boot, progress=not a.no_progress)
+  br = bool(getattr(a, "branches", False))
+  sweep_dir = a.sweep_dir + ("_branches" if br and a.sweep_dir == p.get_default("sweep_dir") else "")
+  return Args(name=name, sweep_dir=os.path.abspath(sweep_dir), scale=scale, executor=a.executor,
+              workers=a.workers, retry_failed=a.retry_failed, n_boot=a.n_boot, progress=not a.no_progress,
+              branches=br)
 
 
 def sweep_config(name: str, arg: str = "") -> ml_collections.ConfigDict:

@@ -21,6 +21,11 @@ BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
 # data.name='files:GLOB' options (scaling/data/files.py), in every config so the CLI can override them.
 # Added after runs existed: a config.json without them means these values (sweep/worker.config_diff).
 FILES_DEFAULTS = {"text_field": "text", "holdout": "auto"}
+DECAY_SHAPES = ("linear", "1-sqrt")  # WSD cool-down shapes (Hägele et al. 2024: 1-sqrt is best)
+# Fields added after runs existed, with the value a config.json without them means (sweep/worker.config_diff).
+ADDED_DEFAULTS = {**{f"data.{k}": v for k, v in FILES_DEFAULTS.items()}, "data.unique_tokens": 0,
+                  "train.decay_shape": "linear", "train.branch_from": "", "train.branch_step": 0,
+                  "train.checkpoint_steps": []}
 
 
 def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml_collections.ConfigDict:
@@ -35,7 +40,8 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
     c.model.head = "classify" if task == "classify" else "lm"
   c.data = ml_collections.ConfigDict(dict(
       name="digits" if task == "classify" else "stdlib", task=task, seq_len=128, batch_size=32,
-      tokenizer="byte", data_dir="", **FILES_DEFAULTS))
+      tokenizer="byte", data_dir="", unique_tokens=0,  # 0: the whole training split; U: its first U tokens, repeated
+      **FILES_DEFAULTS))
   c.train = ml_collections.ConfigDict(dict(
       steps=200,          # used when tokens and flops are 0
       tokens=0,           # train for this many tokens (examples for classification) instead
@@ -43,6 +49,11 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
       optimizer="adamw", lr=3e-3, momentum=0.9, b1=0.9, b2=0.95, eps=1e-8,
       weight_decay=0.1, decay_embeddings=False,
       schedule="cosine", warmup_steps=-1, warmup_frac=0.05, min_lr_ratio=0.1, decay_frac=0.2,
+      decay_shape="linear",  # wsd cool-down: linear | 1-sqrt
+      # A cooldown branch (scaling/train/branch.py): start from the checkpoint at step branch_step of the
+      # trunk run in branch_from (a path, relative to this run's directory or absolute).
+      branch_from="", branch_step=0,
+      checkpoint_steps=(),  # extra checkpoints at these steps, never deleted by keep_checkpoints
       grad_clip=1.0, z_loss=0.0, accum_steps=1,
       eval_every=0,       # 0: only at the end
       eval_batches=8, log_every=10, checkpoint_every=0,  # 0: only at the end
@@ -146,6 +157,8 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
   _fraction(t, "min_lr_ratio", 0.0, 1.0)
   for f in ("b1", "b2", "momentum"):
     _fraction(t, f, 0.0, 1.0, hi_open=True)
+  if t.get("decay_shape", "linear") not in DECAY_SHAPES:
+    raise ValueError(f"train.decay_shape: got {t.decay_shape!r}; allowed: {', '.join(DECAY_SHAPES)}")
   if not (t.steps or t.tokens or t.flops):
     raise ValueError("train.steps: one of train.steps, train.tokens, train.flops must be > 0")
   if d.batch_size % t.accum_steps:

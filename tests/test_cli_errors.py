@@ -48,6 +48,10 @@ CASES = [
     (["baselines", "--config=configs/baseline.py:svmx,3", "--workdir=OUT"], "family"),
     (["baselines", "--config=configs/baseline.py:tree,abc", "--workdir=OUT"], "size"),
     (["baselines", "--config=configs/baseline.py:tree,64"], "--workdir"),
+    (["train", *NANO, "--workdir=OUT", "--config.data.unique_tokens=99999999999"], "data.unique_tokens"),
+    (["train", *NANO, "--workdir=OUT", "--config.train.schedule=wsd", "--config.train.warmup_steps=0",
+      "--config.train.steps=10", "--config.train.branch_from=NO_TRUNK", "--config.train.branch_step=8"],
+     "train.branch_from"),
 ]
 
 

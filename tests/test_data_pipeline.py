@@ -278,3 +278,61 @@ def test_streaming_pipeline_packs_resumes_and_shards(data_dir, corpus_dir):
   span = next(iter(pipeline.make_loader(_cfg(corpus_dir, streaming=True, task="span", seq_len=64), split="train",
                                         seed=0, shuffle=False, num_epochs=1, process_index=0, process_count=1)))
   assert span["inputs"].shape == (8, 64) and span["targets"].shape[1] == tasks.span_lengths(64, 0.15, 3.0).targets
+
+
+def _epochs_of(rows, n):
+  return [rows[i:i + n] for i in range(0, len(rows) - n + 1, n)]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_unique_tokens_repeats_exactly_the_first_u_tokens(data_dir, corpus_dir, streamed):
+  """data.unique_tokens=U: every epoch is one pass over windows of the split's first U tokens (each of tokens
+  1..U-1 a target exactly once), epochs repeat in fresh orders across a loader that never stops, and the
+  streamed path (which reads only the first U tokens) yields the very same batches."""
+  u = 1000  # 31 windows of 32 + a partial one, 4 batches of 8 per epoch (so batches straddle epochs)
+  cfg = _cfg(corpus_dir, unique_tokens=u, streaming=streamed)
+  stream = pipeline.load_tokens(_cfg(corpus_dir), "train")
+  assert len(stream) > 3 * u
+  info = pipeline.dataset_info(cfg)
+  n = info["num_examples"]["train"]
+  assert info["num_tokens"]["train"] == u and n == 32 and not info["streaming"]["train"]
+  loader = pipeline.make_loader(cfg, split="train", seed=3, shuffle=True, num_epochs=None)
+  it = iter(loader)
+  batches = [next(it) for _ in range(13)]  # 104 rows: 3 whole epochs and the start of a 4th
+  rows = _rows(batches)
+  epochs = _epochs_of(rows, n)
+  assert len(epochs) == 3
+  for epoch in epochs:
+    targets = collections.Counter()
+    for x, y in epoch:
+      s = next(s for s in range(0, u, 32) if tuple(stream[s:s + len(x)]) == x)
+      assert list(y) == stream[s + 1:s + 1 + len(y)].tolist() and s + len(y) < u  # nothing past U
+      targets.update(range(s + 1, s + 1 + len(y)))
+    assert targets == collections.Counter(range(1, u))  # tokens 1 .. U-1, each exactly once
+  assert epochs[0] != epochs[1] != epochs[2]  # a fresh permutation per epoch
+  assert pipeline.epochs(cfg, 13 * 8) == {"unique_tokens": u, "epochs": 13 * 8 / 32}
+
+  # Exact resume across an epoch boundary (batch 4 holds the last rows of epoch 1).
+  it2 = iter(pipeline.make_loader(cfg, split="train", seed=3, shuffle=True, num_epochs=None))
+  for _ in range(3):
+    next(it2)
+  it3 = iter(pipeline.make_loader(cfg, split="train", seed=3, shuffle=True, num_epochs=None))
+  it3.set_state(json.loads(json.dumps(it2.get_state())))
+  for b in batches[3:8]:
+    got = next(it3)
+    for k in b:
+      np.testing.assert_array_equal(got[k], b[k])
+  if streamed:  # the same batches as the in-memory path
+    mem = list(iter(pipeline.make_loader(_cfg(corpus_dir, unique_tokens=u), split="train", seed=3, shuffle=True,
+                                         num_epochs=2)))
+    for a, b in zip(mem[:8], batches[:8]):
+      for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_unique_tokens_bad_values_name_the_field(data_dir, corpus_dir):
+  n = len(pipeline.load_tokens(_cfg(corpus_dir), "train"))
+  for bad, why in ((n + 1, "more than"), (10, "no training example"), (-1, "got -1"), (True, "got True")):
+    with pytest.raises(ValueError, match=f"^data.unique_tokens: .*{why}.*allowed"):
+      pipeline.dataset_info(_cfg(corpus_dir, unique_tokens=bad))
+  assert pipeline.dataset_info(_cfg(corpus_dir, unique_tokens=n))["num_tokens"]["train"] == n

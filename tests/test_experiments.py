@@ -20,7 +20,8 @@ from scaling import results  # noqa: E402
 from scaling.baselines import run as baseline_run  # noqa: E402
 from scaling.sweep import ladders  # noqa: E402
 
-SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy")
+SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy",
+           "cooldown_branches")
 CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn")  # configs/sweeps/
 
 
@@ -39,6 +40,25 @@ def test_sweep_configs_expand(data_dir, name):
     ladders.validate(sub)
   with pytest.raises(ValueError, match="config arg"):
     common.sweep_config(name, "huge")
+
+
+def test_cooldown_configs_expand_to_the_same_grid_three_ways(data_dir):
+  """configs/sweeps/cooldown.py: branches, separate WSD and separate cosine runs cover the same (N, D) grid;
+  the branched one adds one trunk per size; a branch computes a WSD run of its budget (same warmup)."""
+  for scale, n_sizes, n_budgets in (("", 3, 4), ("smoke", 2, 3)):
+    grids = {}
+    for v in ("branches", "wsd", "cosine"):
+      runs = ladders.expand(common.sweep_config("cooldown", f"{scale},{v}"))
+      members = [c for _, c in runs if c.tags.get("role") != "trunk"]
+      grids[v] = sorted((c.size, c.train.tokens) for c in members)
+      assert len(members) == n_sizes * n_budgets and len(runs) - len(members) == (n_sizes if v == "branches" else 0)
+      assert {c.train.schedule for c in members} == {"cosine" if v == "cosine" else "wsd"}
+      assert len({c.train.warmup_steps for c in members}) == 1
+    assert grids["branches"] == grids["wsd"] == grids["cosine"]
+  for v in ("branches", "cosine"):
+    ladders.validate(common.sweep_config("cooldown", f"full,{v}"))
+  with pytest.raises(ValueError, match="config arg: variant"):
+    common.sweep_config("cooldown", ",linear")
 
 
 def test_classic_grid_is_baseline_runs(data_dir):
@@ -119,3 +139,18 @@ def test_known_entropy_smoke(data_dir, tmp_path):
   _check(d, fit, {"gpt"}, ["loss_vs_params"])
   t = fit["truth"]
   assert t["entropy_rate"] < t["optimal_loss"] < t["conditional_entropies"][0]
+
+
+@pytest.mark.slow
+def test_cooldown_branches_smoke(data_dir, tmp_path, capsys):
+  d = str(tmp_path / "cooldown")
+  fit = _smoke("cooldown_branches", d)
+  out = capsys.readouterr().out
+  frames = {v: results.load(os.path.join(d, v)) for v in ("branches", "wsd", "cosine")}
+  for v, df in frames.items():
+    assert (df["status"] == "completed").all() and len(df) == 6, v
+  br = frames["branches"].set_index(["params_nonembed", "tokens"])["eval_loss"].sort_index()
+  wsd = frames["wsd"].set_index(["params_nonembed", "tokens"])["eval_loss"].sort_index()
+  assert br.to_dict() == wsd.to_dict()  # a branch computes a separate WSD run of its budget, bitwise
+  assert fit["flops_spent"]["branches"] < 0.8 * fit["flops_spent"]["cosine"]  # 40 + 20 % of 70 steps per size vs 70
+  assert "cooldown branches:" in out and os.path.getsize(os.path.join(d, "cooldown_branches.png")) > 10_000

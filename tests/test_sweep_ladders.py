@@ -103,7 +103,7 @@ def test_baseline_family_data_ladder(data_dir):
 
 
 @pytest.mark.parametrize("field, value, match", [
-    ("kind", "grid", r"^kind: .*allowed: params, isoflop, data$"),
+    ("kind", "lattice", r"^kind: .*allowed: params, isoflop, data, grid$"),
     ("sizes", (), r"^sizes: "),
     ("family", "rnn", r"^family: "),
     ("budgets", (1e12, -1.0), r"^budgets: "),

@@ -26,7 +26,7 @@ TEXT_TASKS = ("lm", "span", "prefix_lm", "module_cls")  # read token streams; cl
 TASKS = (*TEXT_TASKS, "classify")
 DEFAULTS = dict(name="stdlib", task="lm", seq_len=128, batch_size=32, tokenizer="byte", noise_density=0.15,
                 mean_noise_span_length=3.0, num_threads=1, prefetch=8, streaming="auto",
-                load_tokens_limit=1 << 27, order="permuted")
+                load_tokens_limit=1 << 27, order="permuted", unique_tokens=0)
 EVAL_NOISE_SEED = 0  # Span corruption of validation/test is the same for every run.
 # shuffle=False with data.order='permuted' (default) reads examples in one fixed pseudo-random order,
 # the same for every run: a truncated eval (the first k batches) is then a uniform sample of the split
@@ -90,6 +90,10 @@ def spec_of(data_cfg) -> Spec:
   order = d.get("order", DEFAULTS["order"])
   if order not in ("permuted", "stream"):
     raise ValueError(f"data.order: {order!r} not in ['permuted', 'stream']")
+  u = d.get("unique_tokens", 0)
+  if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 0 or (u and task == "classify"):
+    raise ValueError(f"data.unique_tokens: got {u!r}; allowed: 0 (the whole training split) or a positive "
+                     f"integer (train on the split's first U tokens, repeated){'' if task != 'classify' else ', 0 for classify'}")
   if d.get("streaming", "auto") not in ("auto", True, False):
     raise ValueError(f"data.streaming: {d.get('streaming')!r} not in ['auto', True, False]")
   return Spec(name, task, int(d.get("seq_len", DEFAULTS["seq_len"])),
@@ -105,11 +109,22 @@ def _source(spec: Spec) -> sources.Source:
   return sources.open_source(spec.cfg)
 
 
+def _unique(spec: Spec, split: str) -> int:
+  """data.unique_tokens for the training split (0: all of it); evaluation splits are always whole."""
+  return int(_option(spec, "unique_tokens")) if split == "train" else 0
+
+
 @functools.lru_cache(maxsize=32)
 def _token_split(spec: Spec, split: str) -> tokens.TokenSplit:
   if split not in corpus.SPLITS:
     raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
-  return tokens.split_tokens(_source(spec), get_tokenizer(spec.tokenizer), split, spec.data_dir)
+  src, tok, u = _source(spec), get_tokenizer(spec.tokenizer), _unique(spec, split)
+  if u and streaming.wanted(_option(spec, "streaming"), src, split):
+    # A split too big to tokenize whole: read only its first U tokens (record order) into memory; from
+    # there it is an in-memory split like any other (shuffled windows, exact resume, repeated epochs).
+    return tokens.head(streaming.first_tokens(src, tok, split, u), u, src.name)
+  ts = tokens.split_tokens(src, tok, split, spec.data_dir)
+  return tokens.head(ts, u, src.name) if u else ts
 
 
 def _option(spec: Spec, key: str):
@@ -117,7 +132,8 @@ def _option(spec: Spec, key: str):
 
 
 def _streamed(spec: Spec, split: str) -> bool:
-  return spec.task in ("lm", "span", "prefix_lm") and streaming.wanted(_option(spec, "streaming"), _source(spec), split)
+  return (spec.task in ("lm", "span", "prefix_lm") and not _unique(spec, split)
+          and streaming.wanted(_option(spec, "streaming"), _source(spec), split))
 
 
 def _span_lengths(spec: Spec) -> tasks.SpanLengths:
@@ -146,6 +162,9 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
     doc_labels = np.array([index.get(stdlib.top_level(r["path"].decode()), -1) for r in recs], dtype=np.int64)
     starts, y = tasks.module_snippets(ts.doc_starts, doc_labels, spec.seq_len)
     out = {"start": starts, "label": y}
+  if _unique(spec, split) and (len(out["start"]) == 0 or (spec.task == "lm" and len(ts) < spec.seq_len + 1)):
+    raise ValueError(f"data.unique_tokens: {len(ts)} tokens hold no training example of data.seq_len="
+                     f"{spec.seq_len} ({spec.task}); allowed: at least one window's worth (> {spec.seq_len} tokens)")
   if len(out["start"]) == 0 or (spec.task == "lm" and len(ts) < spec.seq_len + 1):
     raise ValueError(f"data.seq_len: {spec.seq_len} leaves no examples in split {split!r} of {spec.name!r} "
                      f"({len(ts)} tokens); use a shorter seq_len or a bigger corpus")
@@ -207,6 +226,16 @@ def dataset_info(data_cfg) -> dict[str, Any]:
 @functools.lru_cache(maxsize=4)
 def _chain(spec: Spec) -> markov.Chain:
   return markov.make_chain(markov.params_from(spec.cfg))
+
+
+def epochs(data_cfg, examples: int) -> dict:
+  """What a run of `examples` training examples draws from: `unique_tokens` (the training split's tokens,
+  data.unique_tokens when set) and `epochs` (passes over its examples the budget implies; Muennighoff's
+  R_D + 1). None where the split is streamed (its size is not known)."""
+  info = dataset_info(data_cfg)
+  n = (info.get("num_examples") or {}).get("train")
+  return {"unique_tokens": (info.get("num_tokens") or {}).get("train"),
+          "epochs": float(examples) / n if n else None}
 
 
 def load_tokens(data_cfg, split: str) -> np.ndarray:

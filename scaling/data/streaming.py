@@ -13,6 +13,7 @@ import numpy as np
 from scaling.data import tasks
 from scaling.data.sources import Source
 from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokens import TokenSplit
 
 STREAM_BYTES = 1 << 30  # 'auto': stream public splits bigger than this on disk.
 
@@ -89,16 +90,30 @@ def make_loader(source: Source, tok: Tokenizer, split: str, *, task: str, seq_le
   return packed.map_with_index(corrupt)
 
 
-def load_tokens(source: Source, tok: Tokenizer, split: str, limit: int) -> np.ndarray:
-  """The first `limit` tokens of a split in record order (whole documents, EOS-separated)."""
+def _first_docs(source: Source, tok: Tokenizer, split: str, limit: int) -> list[np.ndarray]:
+  """Tokenized documents in record order until they hold `limit` tokens (the last one whole)."""
   recs = source.split(split)
   encode = _encoder(source, tok)
   out, n = [], 0
   for lo in range(0, len(recs), 1024):
     for r in recs.__getitems__(list(range(lo, min(len(recs), lo + 1024)))):
-      ids = encode(r)["tokens"]
-      out.append(ids)
-      n += len(ids)
+      out.append(encode(r)["tokens"])
+      n += len(out[-1])
       if n >= limit:
-        return np.concatenate(out)[:limit]
-  return np.concatenate(out) if out else np.zeros((0,), np.int32)
+        return out
+  return out
+
+
+def load_tokens(source: Source, tok: Tokenizer, split: str, limit: int) -> np.ndarray:
+  """The first `limit` tokens of a split in record order (whole documents, EOS-separated)."""
+  docs = _first_docs(source, tok, split, limit)
+  return np.concatenate(docs)[:limit] if docs else np.zeros((0,), np.int32)
+
+
+def first_tokens(source: Source, tok: Tokenizer, split: str, limit: int) -> TokenSplit:
+  """At least the first `limit` tokens of a split (fewer if the split is shorter) as an in-memory
+  TokenSplit with its document offsets: the same stream `tokens.split_tokens` would start with."""
+  docs = _first_docs(source, tok, split, limit)
+  lens = np.array([len(d) for d in docs], dtype=np.int64)
+  stream = np.concatenate(docs).astype(np.int32) if docs else np.zeros((0,), np.int32)
+  return TokenSplit(stream, np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))

@@ -76,3 +76,12 @@ def split_tokens(source: Source, tok: Tokenizer, split: str, data_dir: str) -> T
     raise ValueError(f"data.name: split {split!r} of {source.name!r} is empty (no tokens)")
   tokens = np.memmap(path + ".bin", dtype=meta["dtype"], mode="r", shape=(meta["num_tokens"],))
   return TokenSplit(tokens, np.fromfile(path + ".docs", dtype=np.int64))
+
+
+def head(ts: TokenSplit, n: int, name: str) -> TokenSplit:
+  """The first n tokens of a split (data.unique_tokens); the document cut at n ends there."""
+  if n > len(ts):
+    raise ValueError(f"data.unique_tokens: {n} is more than the {len(ts)} tokens of the training split of "
+                     f"{name!r}; allowed: 0 (all) or 1 .. {len(ts)}")
+  docs = ts.doc_starts[ts.doc_starts < n]
+  return TokenSplit(ts.tokens[:n], np.append(docs, np.int64(n)))

@@ -12,6 +12,10 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                             N* = sqrt(C / (6 r)) (r = `tokens_per_param`), each trained for
                             train.flops = C (exact accounting FLOPs; steps = round(C / FLOPs per step))
                   'data'    data ladder: one `size`, one run per tokens in `token_budgets`
+                  'grid'    N x D grid (Chinchilla approach 3): every size in `sizes` at every `token_budgets`
+  branch          '' (separate runs) or 'cooldown': a data / isoflop / grid ladder as cooldown branches off
+                  one constant-lr trunk per size (scaling/sweep/branches.py), each cooling down over the
+                  last `cooldown_frac` (0.2) of its budget with shape `cooldown_shape` ('linear' | '1-sqrt')
   family          gpt | transformer | dnn, or a classic baseline svm | tree | forest | logreg | ngram
                   (baselines run through `scaling.baselines.run.run`; their budget is data.train_examples)
   task            '' (the family's default) or a data task (lm, span, prefix_lm, classify)
@@ -57,9 +61,9 @@ import numpy as np
 
 from scaling import config as config_lib
 from scaling.models import accounting, sizes as sizes_lib
-from scaling.sweep import worker
+from scaling.sweep import branches, worker
 
-KINDS = ("params", "isoflop", "data")
+KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
 EXECUTORS = ("local", "pool", "slurm")
 
@@ -82,6 +86,9 @@ def defaults() -> ml_collections.ConfigDict:
   s.spread = 4.0
   s.flops_tolerance = 0.05
   s.token_budgets = ()
+  s.branch = ""
+  s.cooldown_frac = 0.2
+  s.cooldown_shape = "linear"
   s.rule = ml_collections.ConfigDict(dict(
       lr=3e-3, width=128, lr_exponent=1.0, warmup_steps=-1, warmup_frac=0.05,
       batch_size=0, batch_params=1e6, batch_exponent=0.0, batch_multiple=8, batch_min=8, batch_max=4096))
@@ -186,9 +193,16 @@ def validate(s: ml_collections.ConfigDict) -> None:
       _fail("tokens_per_param", s.tokens_per_param, "a number > 0 (the expected optimum D/N)")
     if not isinstance(s.flops_tolerance, (int, float)) or not 0 < s.flops_tolerance < 1:
       _fail("flops_tolerance", s.flops_tolerance, "a number in (0, 1)")
+  elif s.kind == "grid":
+    if not isinstance(s.sizes, (tuple, list)) or not s.sizes:
+      _fail("sizes", s.sizes, "a non-empty tuple of size names or target parameter counts")
+    for v in s.sizes:
+      _size_value("sizes", v)
+    _positive_numbers("token_budgets", s.token_budgets)
   else:
     _size_value("size", s.size) if s.size != "" else _fail("size", s.size, "a size name or a number")
     _positive_numbers("token_budgets", s.token_budgets)
+  branches.validate(s)
   if isinstance(s.pack, bool) or not isinstance(s.pack, int) or s.pack < 1:
     _fail("pack", s.pack, "an integer >= 1")
   if s.executor.kind not in EXECUTORS:
@@ -385,6 +399,23 @@ def _data_ladder(s):
   return out
 
 
+def _grid(s):
+  out = []
+  for size in s.sizes:
+    sub = ml_collections.ConfigDict(s.to_dict())
+    sub.size = size if isinstance(size, str) else f"{size:g}"  # a data ladder's size field is a string
+    out += _data_ladder(sub)
+  return out
+
+
+LADDERS = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder, "grid": _grid}
+
+
+def _ladder(s: ml_collections.ConfigDict) -> list:
+  runs = LADDERS[s.kind](s)
+  return branches.make(s, runs) if s.branch else runs
+
+
 def _same(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> bool:
   """The same training run up to its name and tags."""
   drop = {"tags": None, "size": None}
@@ -399,10 +430,10 @@ def expand(s: ml_collections.ConfigDict) -> list[tuple[str, ml_collections.Confi
       sub = ml_collections.ConfigDict(sub.to_dict())
       sub.name = name
       validate(sub)
-      runs += {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder}[sub.kind](sub)
+      runs += _ladder(sub)
   else:
     validate(s)
-    runs = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder}[s.kind](s)
+    runs = _ladder(s)
   seen: dict[str, ml_collections.ConfigDict] = {}
   out = []
   for run_id, c in runs:

@@ -324,6 +324,7 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
     train_loss = last[j]["loss"] if start < steps_done else logged[j].get("train_loss", float("nan"))
     results[j].update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
                       train_loss=train_loss, peak_flops=peak, peak_source=peak_src, **ev_j,
+                      **pipeline.epochs(c0.data, steps_done * c0.data.batch_size),
                       **loop.throughput(writers[j].rows(), b))
     print(f"{os.path.basename(workdirs[j])}: params={p['params']['total']:,} steps={steps_done} "
           f"train_loss={train_loss:.4f} eval_loss={ev_j['eval_loss']:.4f} (packed x{k})")

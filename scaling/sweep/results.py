@@ -130,10 +130,13 @@ def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
   return df
 
 
-def load(sweep_dir: str, *, status: str | None = None) -> pd.DataFrame:
-  """One row per run (with lr, batch_size, unique_tokens from config.json where set, is_best and
-  best_at_edge). `status='completed'` keeps finished runs only."""
+def load(sweep_dir: str, *, status: str | None = None, trunks: bool = False) -> pd.DataFrame:
+  """One row per run (config.json's columns, is_best and best_at_edge). `status='completed'` keeps finished
+  runs only. The constant-lr trunks of cooldown branches (tag role='trunk': not a budget's result) only
+  with `trunks=True`."""
   rows = [load_run(d) for d in _run_dirs(sweep_dir)]
+  if not trunks:
+    rows = [r for r in rows if r.get("role") != "trunk"]
   df = pd.DataFrame(rows)
   for c in COLUMNS + THROUGHPUT + list(ALIASES):
     if c not in df.columns:

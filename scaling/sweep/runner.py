@@ -21,18 +21,21 @@ from scaling import config as config_lib
 from scaling import faults, io
 from scaling.models import accounting
 from scaling.train import memory, progress
-from scaling.sweep import executors, ladders, locks, packed, results, status, worker
+from scaling.sweep import branches, executors, ladders, locks, packed, results, status, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
 
-def _state(run_dir: str, retry_failed: bool, attempted: set, timeout_s: float, queued) -> str:
-  """'done' | 'held' (a live owner is training it, or its SLURM job is queued) | 'todo'."""
+def _state(run_dir: str, retry_failed: bool, attempted: set, timeout_s: float, queued, cfg: dict | None = None) -> str:
+  """'done' | 'held' (a live owner is training it, its SLURM job is queued, or it is a cooldown branch whose
+  trunk has not committed its step yet) | 'todo'."""
   r = worker.read_result(run_dir)
   rid = os.path.basename(run_dir)
   if r is not None and (r.get("status") == "completed" or not retry_failed or rid in attempted):
     return "done"
   if locks.holder(run_dir, timeout_s) is not None or (rid not in attempted and queued(run_dir)):
+    return "held"
+  if rid not in attempted and cfg is not None and branches.waiting(run_dir, cfg, retry_failed, attempted):
     return "held"
   return "done" if rid in attempted else "todo"  # never run one run twice in one invocation
 
@@ -168,14 +171,15 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   check_conflicts(sweep_dir, runs, retry_failed)
   write_sweep_json(sweep_dir, s, runs)
   configs = dict(runs)
+  plain = {r: worker.plain(c) for r, c in runs}
   ids = [r for r, _ in runs]
   ex = executors.make(s.executor, sweep_dir, retry_failed)
   timeout = s.executor.lock_timeout_s
   attempted: set[str] = set()
 
   def states():
-    return {r: _state(os.path.join(sweep_dir, "runs", r), retry_failed, attempted, timeout, ex.queued)
-            for r in ids}
+    return {r: _state(os.path.join(sweep_dir, "runs", r), retry_failed, attempted, timeout, ex.queued,
+                      plain[r]) for r in ids}
 
   st = states()
   bar = Progress(sweep_dir, len(ids), sum(v == "done" for v in st.values()), progress, timeout)
@@ -216,8 +220,14 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       bar.update_done(sum(v == "done" for v in st.values()))
   finally:
     bar.close()
-  df = results.load(sweep_dir)
-  return df[df["run_id"].isin(ids)].reset_index(drop=True)
+  df = results.load(sweep_dir, trunks=True)
+  df = df[df["run_id"].isin(ids)].reset_index(drop=True)
+  spent = branches.flops_summary(df)
+  if spent:
+    print(spent, flush=True)
+  if "role" in df.columns:  # trunks are not results of a budget (results.load leaves them out too)
+    df = df[df["role"] != "trunk"].reset_index(drop=True)
+  return df
 
 
 def summary(df: pd.DataFrame) -> str:

@@ -58,7 +58,7 @@ _plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
 
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
-  added = {f"data.{k}": v for k, v in config_lib.FILES_DEFAULTS.items()}  # fields newer than some configs
+  added = config_lib.ADDED_DEFAULTS  # fields newer than some configs
   a, b = {**added, **_flat(plain(old))}, {**added, **_flat(plain(new))}
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 

@@ -4,6 +4,7 @@ Layout under `<workdir>/checkpoints/`: orbax's `<step>/` directories (committed 
 save killed mid-write leaves only a temporary directory that orbax ignores) and `data/<step>.p<i>.json`,
 the grain iterator state of process i, written *before* the orbax save so that any committed step
 has its data position. A step missing either part is skipped on restore, never fatal.
+Steps in `pinned` (a trunk's branch points) are never deleted; `keep` counts the others.
 """
 
 import base64
@@ -16,14 +17,16 @@ from scaling import faults, io
 
 
 class Checkpointer:
-  def __init__(self, workdir: str, keep: int = 2):
+  def __init__(self, workdir: str, keep: int = 2, pinned=()):
     self.dir = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.data_dir = os.path.join(self.dir, "data")
     os.makedirs(self.data_dir, exist_ok=True)
+    self.keep, self.pinned = keep, {int(s) for s in pinned}
     # Synchronous saves: a checkpoint either exists completely when save() returns or not at all, and a
-    # SIGKILL cannot leave a committed step without its data state.
+    # SIGKILL cannot leave a committed step without its data state. With pinned steps orbax keeps all and
+    # save() deletes the surplus itself (orbax 0.12 has no per-step keep rule).
     self.manager = ocp.CheckpointManager(
-        self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+        self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=None if self.pinned else keep, create=True,
                                                        enable_async_checkpointing=False))
 
   def _data_path(self, step: int) -> str:
@@ -38,6 +41,9 @@ class Checkpointer:
       self.manager.delete(step)
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
     self.manager.wait_until_finished()
+    if self.pinned:
+      for old in [s for s in sorted(self.manager.all_steps()) if s not in self.pinned][:-self.keep]:
+        self.manager.delete(old)
     for f in os.listdir(self.data_dir):  # drop data states of steps orbax no longer keeps
       s = f.split(".")[0]
       if s.isdigit() and int(s) not in self.manager.all_steps() and int(s) != step:
@@ -72,3 +78,25 @@ class Checkpointer:
 def abstract_like(state, shardings):
   """ShapeDtypeStructs carrying the target shardings: orbax restores straight onto the mesh."""
   return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+
+
+def has_step(workdir: str, step: int) -> bool:
+  """Another run's step is committed (orbax step directory and process 0's data state): what a cooldown
+  branch waits for before it starts from its trunk."""
+  d = os.path.join(os.path.abspath(workdir), "checkpoints")
+  return os.path.isdir(os.path.join(d, str(step))) and os.path.exists(os.path.join(d, "data", f"{step}.p0.json"))
+
+
+def restore_step(workdir: str, step: int, abstract_state):
+  """-> (state, data_state) of another run's committed step, read without touching its directory
+  (the run may still be training and saving)."""
+  d = os.path.join(os.path.abspath(workdir), "checkpoints")
+  manager = ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    state = manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  finally:
+    manager.close()
+  data = io.read_json(os.path.join(d, "data", f"{step}.p{jax.process_index()}.json"))["data"]
+  if isinstance(data, dict) and "bytes_b64" in data:
+    data = base64.b64decode(data["bytes_b64"])
+  return state, data

@@ -16,7 +16,7 @@ import numpy as np
 from scaling import config as config_lib
 from scaling import faults, io, models, parallel
 from scaling.models import accounting
-from scaling.train import checkpoint, memory, metrics, optim, progress
+from scaling.train import branch, checkpoint, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
 
@@ -150,6 +150,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   parallel.maybe_initialize_distributed(config)
   c = prepare(config)
   check_resume_layout(c, workdir)
+  if c.train.get("branch_from") or c.train.get("branch_step"):  # its trunk, before anything compiles
+    from scaling.sweep import ladders  # local: the sweep package imports this module
+    branch.check(c, ladders.plan(c)["steps"], workdir)
   b = build(c)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -208,13 +211,19 @@ def _train(c, b, workdir, result, t_start, is_main, writer):
 
   loader = pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None)
   it = iter(loader)
-  ckpt = checkpoint.Checkpointer(workdir, keep=t.keep_checkpoints)
+  pinned = set(t.get("checkpoint_steps", ()))  # a trunk's branch points
+  ckpt = checkpoint.Checkpointer(workdir, keep=t.keep_checkpoints, pinned=pinned)
   start = 0
   restored = ckpt.restore_latest(checkpoint.abstract_like(state, shardings))
   if restored is not None:
     start, state, data_state, _ = restored
     it.set_state(data_state)
     print(f"resumed {workdir} from step {start}")
+  elif t.get("branch_from"):
+    state, data_state = branch.restore(c, workdir, checkpoint.abstract_like(state, shardings))
+    start = t.branch_step
+    it.set_state(data_state)
+    print(f"branched {workdir} from {branch.trunk_dir(c, workdir)} at step {start}")
   writer.truncate_after(start)  # rows past the checkpoint (or from a run killed before its first one)
   peak, peak_src = metrics.peak_flops(t.peak_flops)
   result.update(peak_flops=peak, peak_source=peak_src)
@@ -253,7 +262,7 @@ def _train(c, b, workdir, result, t_start, is_main, writer):
       if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
         ev = evaluate(eval_step, state["params"], c, mesh)
         writer.write({"step": done, "tokens": done * p["tokens_per_step"], **ev})
-      if t.checkpoint_every and done % t.checkpoint_every == 0 and done != p["steps"]:
+      if ((t.checkpoint_every and done % t.checkpoint_every == 0) or done in pinned) and done != p["steps"]:
         ckpt.save(done, state, it.get_state())
     if pending is not None:
       check(*pending)
@@ -278,7 +287,9 @@ def _train(c, b, workdir, result, t_start, is_main, writer):
   elapsed = time.time() - t_start
   result.update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
                 train_loss=train_loss, eval_loss=ev["eval_loss"], eval_accuracy=ev["eval_accuracy"],
-                **throughput(writer.rows(), b))
+                **pipeline.epochs(c.data, steps_done * c.data.batch_size), **throughput(writer.rows(), b))
+  if t.get("branch_from"):  # tokens / flops are the budget's; what this run itself trained:
+    result.update(branch_step=t.branch_step, branch_flops=(steps_done - t.branch_step) * p["flops_per_step"])
   print(f"{c.family}:{c.size} params={p['params']['total']:,} steps={steps_done} "
         f"train_loss={train_loss:.4f} eval_loss={ev['eval_loss']:.4f} ({elapsed:.1f}s)")
   return result

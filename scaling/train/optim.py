@@ -1,6 +1,7 @@
 """optax optimizers and learning-rate schedules from `config.train`."""
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -11,9 +12,23 @@ def warmup_steps(t: ml_collections.ConfigDict, total_steps: int) -> int:
   return t.warmup_steps if t.warmup_steps >= 0 else int(t.warmup_frac * total_steps)
 
 
+def decay_steps(t: ml_collections.ConfigDict, total_steps: int) -> int:
+  """Length of WSD's cool-down: the last decay_frac of the run (at least one step)."""
+  return max(int(t.decay_frac * total_steps), 1)
+
+
+def cooldown(lr: float, lo: float, steps: int, shape: str) -> optax.Schedule:
+  """lr -> lo over `steps`: linear, or 1-sqrt (lo + (lr - lo)(1 - sqrt(s / steps)), Hägele et al. 2024)."""
+  if shape == "linear":
+    return optax.linear_schedule(lr, lo, steps)
+  if shape == "1-sqrt":
+    return lambda count: lr + (lo - lr) * jnp.sqrt(jnp.clip(count / steps, 0.0, 1.0))
+  raise ValueError(f"train.decay_shape: got {shape!r}; allowed: linear, 1-sqrt")
+
+
 def schedule(t: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
-  """cosine: warmup then cosine to lr*min_lr_ratio; wsd: warmup-stable-decay (linear cool-down over the
-  last decay_frac of steps); linear: warmup then linear decay; constant: warmup then flat."""
+  """cosine: warmup then cosine to lr*min_lr_ratio; wsd: warmup-stable-decay (cool-down of shape
+  decay_shape over the last decay_frac of steps); linear: warmup then linear decay; constant: warmup then flat."""
   w = min(warmup_steps(t, total_steps), max(total_steps - 1, 0))
   lr, lo = t.lr, t.lr * t.min_lr_ratio
   warm = optax.linear_schedule(lr / max(w, 1), lr, max(w, 1))  # first step already moves
@@ -23,8 +38,8 @@ def schedule(t: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
   elif t.schedule == "linear":
     tail = optax.linear_schedule(lr, lo, rest)
   elif t.schedule == "wsd":
-    decay = max(int(t.decay_frac * total_steps), 1)
-    tail = optax.join_schedules([optax.constant_schedule(lr), optax.linear_schedule(lr, lo, decay)],
+    decay = decay_steps(t, total_steps)
+    tail = optax.join_schedules([optax.constant_schedule(lr), cooldown(lr, lo, decay, t.get("decay_shape", "linear"))],
                                 [max(rest - decay, 0)])
   elif t.schedule == "constant":
     tail = optax.constant_schedule(lr)
