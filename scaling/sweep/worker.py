@@ -58,6 +58,7 @@ _plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
 
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
+  from scaling import config as config_lib  # local: `scaling status` reads sweeps without importing jax
   added = config_lib.ADDED_DEFAULTS  # fields newer than some configs
   a, b = {**added, **_flat(plain(old))}, {**added, **_flat(plain(new))}
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
