@@ -21,6 +21,7 @@ import ml_collections
 
 from scaling import config as config_lib
 from scaling import faults, io
+from scaling.models import sizes
 from scaling.sweep import locks
 
 # Fields that do not change what a run computes: a relaunch may differ in them without conflict.
@@ -60,6 +61,7 @@ _plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
   added = {f"data.{k}": v for k, v in config_lib.FILES_DEFAULTS.items()}  # fields newer than some configs
+  added |= {f"model.{k}": v for k, v in {**sizes.MUP_DEFAULTS, "base_head_dim": 0}.items()}
   a, b = {**added, **_flat(plain(old))}, {**added, **_flat(plain(new))}
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
