@@ -61,31 +61,31 @@ def coordinates(model, tokens_BxL: jax.Array) -> dict[str, jax.Array]:
 
 
 def measure(parametrization: str, widths=WIDTHS, steps: int = 5, lr: float = 1e-2, seed: int = 0,
-            batch: int = 16) -> dict[str, np.ndarray]:
+            batch: int = 16, n_layers: int = 2) -> dict[str, np.ndarray]:
   """coordinate -> RMS array [steps + 1, len(widths)], on one fixed batch of random tokens that the
   model is trained on (the mup coord check's recipe: few steps, a large lr, the same data for every width)."""
   rms = {}
   for j, w in enumerate(widths):
-    c = run_config(w, parametrization, lr, steps)
+    c = run_config(w, parametrization, lr, steps, n_layers)
     tokens_BxL = jax.random.randint(jax.random.key(seed), (batch, 33), 0, c.model.vocab_size)
     b = {"inputs": tokens_BxL[:, :-1], "targets": tokens_BxL[:, 1:], "weights": jnp.ones((batch, 32))}
     models.validate("gpt", c.model)
-    model = models.build("gpt", c.model, seed)
-    graphdef, params = nnx.split(model)
-    params = nnx.to_pure_dict(params)
+    graphdef = nnx.split(nnx.eval_shape(lambda: models.build("gpt", c.model, seed)))[0]
     tx, lr_fn = optim.make(c.train, steps, "gpt", c.model)
-    state = {"step": jnp.int32(0), "params": params, "opt_state": tx.init(params)}
     train_step = step_lib.make_train_step(graphdef, tx, lr_fn, "lm", c.train, mesh=None)
     coords = lambda p: coordinates(nnx.merge(graphdef, p), b["inputs"])  # noqa: E731
 
     @jax.jit
-    def trajectory(state):  # one compile per width: the steps are a scan
+    def trajectory():  # one compile per width: init, then the steps as a scan
+      params = nnx.to_pure_dict(nnx.split(models.build("gpt", c.model, seed))[1])
+      state = {"step": jnp.int32(0), "params": params, "opt_state": tx.init(params)}
+
       def body(s, _):
         return train_step(s, b)[0], coords(s["params"])
       last, per_step = jax.lax.scan(body, state, None, length=steps)
       return jax.tree.map(lambda a, z: jnp.concatenate([a, z[None]]), per_step, coords(last["params"]))
 
-    for k, v in trajectory(state).items():
+    for k, v in trajectory().items():
       rms.setdefault(k, np.zeros((steps + 1, len(widths))))[:, j] = np.asarray(v)
   return rms
 
