@@ -110,6 +110,7 @@ def figure(results: dict[str, dict[str, np.ndarray]], widths, lr: float, path: s
       for t in range(steps):
         ax.plot(widths, rms[name][t], "o-", color=colors[t], ms=3, label=f"t={t}")
       ax.set_xscale("log", base=2)
+      ax.set_xticks(widths, [str(w) for w in widths])
       ax.set_yscale("log")
       ax.set_title(f"{LABELS[par]}: {name}\nslope at t={steps - 1}: {slope(rms[name][-1], widths):+.2f}", fontsize=9)
       if r == len(results) - 1:

@@ -57,8 +57,14 @@ def figure(opt: dict, sweep_dir: str) -> str:
       ax.plot(v["lrs"], v["losses"], "o-", color=col, ms=4, label=f"d_model {w}")
       ax.plot(v["lr_opt"], v["loss_opt"], "o", ms=11, mfc="none", mec=col, mew=1.8)
     ax.set_xscale("log", base=2)
+    grid = opt[par][widths[0]]["lrs"] if widths else []
+    ax.set_xticks(grid, [f"{x:.2g}" for x in grid], fontsize=8)
+    ax.minorticks_off()
     ax.set_xlabel("peak learning rate (Adam)")
-    ax.set_title(f"{LABELS[par]}: optimum moved {drift(opt[par]):.0f} grid step(s) of 2×" if widths else par)
+    edges = [str(w) for w in widths if opt[par][w]["edge"]]
+    note = f"\n(optimum at the grid's edge for d_model {', '.join(edges)})" if edges else ""
+    ax.set_title(f"{LABELS[par]}: optimum moved {drift(opt[par]):.0f} grid step(s) of 2×{note}" if widths else par,
+                 fontsize=10)
     ax.grid(alpha=0.3)
   finite = [x for p in opt.values() for v in p.values() for x in v["losses"] if np.isfinite(x)]
   lo = min(finite)
