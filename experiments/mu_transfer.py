@@ -94,11 +94,13 @@ def main(argv=None):
                + ", ".join(f"{LABELS[p]} {d:.0f}" for p, d in drifts.items()))
   io_path = os.path.join(args.sweep_dir, "fit.json")
   from scaling import io
-  io.atomic_write_json(io_path, {"optima": {p: {str(w): v for w, v in d.items()} for p, d in opt.items()},
-                                 "drift_grid_steps": drifts, "run_ids": sorted(df["run_id"])})
+  fit = {"optima": {p: {str(w): v for w, v in d.items()} for p, d in opt.items()},
+         "drift_grid_steps": drifts, "run_ids": sorted(df["run_id"])}
+  io.atomic_write_json(io_path, fit)
   path = figure(opt, args.sweep_dir)
   print("\n".join(lines))
   print(f"wrote {io_path}\nwrote {path}", flush=True)
+  return fit
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ LR = 3e-3
 
 def get_config(arg: str = ""):
   scale = arg
+  if scale not in ("", "smoke", "full"):
+    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
   s = ladders.defaults()
   s.name = "mu_transfer" + (f"_{scale}" if scale else "")
   widths, layers, seq, batch, tokens = (16, 32, 64, 128), 2, 64, 16, 128_000
