@@ -75,8 +75,9 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
   if not isinstance(h, int) or isinstance(h, bool) or h < 0:
     raise ValueError(f"model.base_head_dim: got {h!r}; allowed: an integer > 0, or 0 (base_width / n_heads)")
   if b % (h or m.n_heads):
-    raise ValueError(f"model.base_head_dim: base_width={b} is not a whole number of {'heads of ' + str(h) if h else str(m.n_heads) + ' heads'}; "
-                     f"allowed: {'divisors of base_width' if h else 'base_head_dim dividing base_width'}")
+    what = f"base_head_dim={h}" if h else f"n_heads={m.n_heads} (base_head_dim 0: base_width / n_heads)"
+    raise ValueError(f"model.base_head_dim: base_width={b} is not a multiple of {what}; "
+                     "allowed: a base_head_dim dividing base_width")
 
 
 def at_width(family: str, m: ml_collections.ConfigDict, w: int) -> ml_collections.ConfigDict:
