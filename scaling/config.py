@@ -25,7 +25,8 @@ DECAY_SHAPES = ("linear", "1-sqrt")  # WSD cool-down shapes (Hägele et al. 2024
 # Fields added after runs existed, with the value a config.json without them means (sweep/worker.config_diff).
 ADDED_DEFAULTS = {**{f"data.{k}": v for k, v in FILES_DEFAULTS.items()}, "data.unique_tokens": 0,
                   "train.decay_shape": "linear", "train.branch_from": "", "train.branch_step": 0,
-                  "train.checkpoint_steps": []}
+                  "train.checkpoint_steps": [], "model.scan_layers": False, "model.remat": "none",
+                  "model.parametrization": "sp", "model.base_width": 0, "model.base_head_dim": 0}
 
 
 def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml_collections.ConfigDict:

@@ -21,8 +21,8 @@ from scaling.baselines import run as baseline_run  # noqa: E402
 from scaling.sweep import ladders  # noqa: E402
 
 SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy",
-           "cooldown_branches")
-CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn")  # configs/sweeps/
+           "cooldown_branches", "mu_transfer")
+CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn", "mu_transfer")  # configs/sweeps/
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -33,7 +33,7 @@ def test_sweep_configs_expand(data_dir, name):
     s = common.sweep_config(name, scale)
     runs = ladders.expand(s)
     assert runs and len({r for r, _ in runs}) == len(runs)
-    if scale == "smoke":  # 3 sizes per ladder (x 2 budgets for the IsoFLOP grid)
+    if scale == "smoke":  # 3 sizes per ladder (x 2 budgets for the IsoFLOP grid; mu_transfer: 3 lrs)
       assert len(runs) <= 6 * max(1, len(s.ladders))
   full = common.sweep_config(name, "full")
   for sub in full.ladders.values() if full.ladders else [full]:
@@ -154,3 +154,14 @@ def test_cooldown_branches_smoke(data_dir, tmp_path, capsys):
   assert br.to_dict() == wsd.to_dict()  # a branch computes a separate WSD run of its budget, bitwise
   assert fit["flops_spent"]["branches"] < 0.8 * fit["flops_spent"]["cosine"]  # 40 + 20 % of 70 steps per size vs 70
   assert "cooldown branches:" in out and os.path.getsize(os.path.join(d, "cooldown_branches.png")) > 10_000
+
+
+@pytest.mark.slow
+def test_mu_transfer_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "mu_transfer")
+  fit = _smoke("mu_transfer", d)
+  _check(d, fit, {"gpt"}, ["mu_transfer"])
+  for par in ("sp", "mup"):  # 4 widths x 3 lrs each; the smallest SP and μP members are the same model
+    assert len(fit["optima"][par]) == 4 and all(len(v["losses"]) == 3 for v in fit["optima"][par].values())
+  # Measured bitwise equal (the 125-step default run too); 1e-6 leaves room for XLA fusing the ×1.0 differently.
+  assert fit["optima"]["sp"]["16"]["losses"] == pytest.approx(fit["optima"]["mup"]["16"]["losses"], rel=1e-6)

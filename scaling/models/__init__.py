@@ -3,7 +3,7 @@
 import ml_collections
 from flax import nnx
 
-from scaling.models import accounting, sizes, stack
+from scaling.models import accounting, mup, sizes, stack
 from scaling.models.dnn import DNN
 from scaling.models.gpt import GPT
 from scaling.models.transformer import Transformer
@@ -45,6 +45,7 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
     _positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))
     if not isinstance(m.depth, int) or m.depth < 0:
       raise ValueError(f"model.depth: must be an integer >= 0, got {m.depth!r}")
+  mup.validate(family, m)
   if family != "dnn" or m.head == "lm":
     if not isinstance(m.vocab_size, int) or m.vocab_size < 2:
       raise ValueError(f"model.vocab_size: must be an integer >= 2, got {m.vocab_size!r}")
@@ -52,7 +53,10 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
 
 def build(family: str, m: ml_collections.ConfigDict, seed: int = 0) -> nnx.Module:
   validate(family, m)
-  return CLASSES[family](m, rngs=nnx.Rngs(params=seed))
+  model = CLASSES[family](m, rngs=nnx.Rngs(params=seed))
+  if mup.enabled(m):
+    mup.rescale_init(model, family, m)
+  return model
 
 
-__all__ = ["accounting", "sizes", "build", "validate", "GPT", "Transformer", "DNN"]
+__all__ = ["accounting", "mup", "sizes", "build", "validate", "GPT", "Transformer", "DNN"]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from scaling.models import layers
+from scaling.models import layers, mup
 
 
 class MLPBody(nnx.Module):
@@ -30,8 +30,11 @@ class MLPBody(nnx.Module):
 
 
 class DNN(nnx.Module):
+  INIT_STD_FAN_IN_POWER = -0.5  # SP init std ∝ fan_in^-1/2 (He / LeCun), see models/mup.py
+
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     self.cfg = cfg
+    self.out_mult = mup.output_mult("dnn", cfg)  # μP readout multiplier 1/m (1.0 under SP)
     dt = layers.compute_dtype(cfg.dtype)
     self.dtype = dt
     if cfg.head == "lm":
@@ -56,4 +59,7 @@ class DNN(nnx.Module):
     else:
       h = x
     h = self.body(h)
-    return (h @ self.w_out[...].astype(self.dtype) + self.b_out[...].astype(self.dtype)).astype(jnp.float32)
+    out = h @ self.w_out[...].astype(self.dtype)
+    if self.out_mult != 1.0:
+      out = out * jnp.asarray(self.out_mult, out.dtype)
+    return (out + self.b_out[...].astype(self.dtype)).astype(jnp.float32)

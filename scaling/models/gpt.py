@@ -10,12 +10,15 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from scaling.models import layers, stack
+from scaling.models import layers, mup, stack
 
 
 class GPT(nnx.Module):
+  INIT_STD_FAN_IN_POWER = 0.0  # SP init std is a constant (0.02), whatever the fan-in (models/mup.py)
+
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     self.cfg = cfg
+    self.out_mult = mup.output_mult("gpt", cfg)  # μP readout multiplier 1/m (1.0 under SP)
     self.dtype = layers.compute_dtype(cfg.dtype)
     self.embed = layers.param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
     if cfg.pos == "learned":
@@ -35,6 +38,8 @@ class GPT(nnx.Module):
     x_BxLxD, new_cache = self.features(tokens_BxL, cache)
     w_DxV = self.embed[...].T if self.cfg.tie_embeddings else self.head[...]
     logits_BxLxV = layers.dense(x_BxLxD, w_DxV.astype(self.dtype)).astype(jnp.float32)
+    if self.out_mult != 1.0:
+      logits_BxLxV = logits_BxLxV * self.out_mult
     return logits_BxLxV if cache is None else (logits_BxLxV, new_cache)
 
   def classify(self, tokens_BxL: jax.Array) -> jax.Array:
@@ -42,7 +47,7 @@ class GPT(nnx.Module):
     sees its causal prefix), so every position passes gradient to the body, not only the last one."""
     x_BxLxD, _ = self.features(tokens_BxL, None)
     pooled_BxD = x_BxLxD.astype(jnp.float32).mean(axis=1)
-    return pooled_BxD @ self.cls_head[...] + self.cls_bias[...]
+    return (pooled_BxD @ self.cls_head[...]) * self.out_mult + self.cls_bias[...]
 
   def features(self, tokens_BxL: jax.Array, cache=None) -> tuple:
     """Final-LN hidden states [B, L, D] (compute dtype) and the new cache (None without one)."""

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.models import mup
+
 INIT_STD = 0.02  # GPT-2 style init; residual output projections are scaled by 1/sqrt(2 * n_layers).
 
 
@@ -115,8 +117,9 @@ def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None) -> bool:
 
 
 def attention(q_BxLxHxK: jax.Array, k_BxSxHxK: jax.Array, v_BxSxHxK: jax.Array, *,
-              mask_BxLxS: jax.Array | None = None, is_causal: bool = False) -> jax.Array:
-  """softmax(q k^T / sqrt(K)) v per head, logits and softmax in f32. On GPU (see ATTENTION_IMPL) cuDNN's
+              mask_BxLxS: jax.Array | None = None, is_causal: bool = False,
+              scale: float | None = None) -> jax.Array:
+  """softmax(q k^T * scale) v per head (scale 1/sqrt(K) unless given), logits and softmax in f32. On GPU (see ATTENTION_IMPL) cuDNN's
   fused kernel, which never materializes the [B, H, L, S] scores. Otherwise written out rather than
   jax.nn.dot_product_attention (whose default is this same XLA computation) because that one contracts
   in [B, L, H, K] layout and masks with a select: on CPU this runs the d_model 256 / 512 train step
@@ -125,9 +128,9 @@ def attention(q_BxLxHxK: jax.Array, k_BxSxHxK: jax.Array, v_BxSxHxK: jax.Array, 
   if _use_cudnn(q_BxLxHxK, mask_BxLxS):
     return jax.nn.dot_product_attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, implementation="cudnn",
                                         mask=None if mask_BxLxS is None else mask_BxLxS[:, None],
-                                        is_causal=is_causal)
-  k = q_BxLxHxK.shape[-1]
-  q_BxHxLxK = jnp.swapaxes(q_BxLxHxK * jnp.asarray(1 / math.sqrt(k), q_BxLxHxK.dtype), 1, 2)
+                                        is_causal=is_causal, scale=scale)
+  scale = 1 / math.sqrt(q_BxLxHxK.shape[-1]) if scale is None else scale
+  q_BxHxLxK = jnp.swapaxes(q_BxLxHxK * jnp.asarray(scale, q_BxLxHxK.dtype), 1, 2)
   k_BxHxSxK, v_BxHxSxK = jnp.swapaxes(k_BxSxHxK, 1, 2), jnp.swapaxes(v_BxSxHxK, 1, 2)
   s_BxHxLxS = jnp.einsum("bhlk,bhsk->bhls", q_BxHxLxK, k_BxHxSxK, preferred_element_type=jnp.float32)
   L, S = s_BxHxLxS.shape[-2:]
@@ -149,8 +152,9 @@ class Attention(nnx.Module):
   """Multi-head attention. Self-attention when `kv_BxSxD` is None, cross-attention otherwise."""
 
   def __init__(self, d_model: int, n_heads: int, head_dim: int, *, out_std: float, use_rope: bool,
-               dtype: jnp.dtype, rngs: nnx.Rngs):
+               dtype: jnp.dtype, rngs: nnx.Rngs, logit_scale: float | None = None):
     self.n_heads, self.head_dim, self.use_rope, self.dtype = n_heads, head_dim, use_rope, dtype
+    self.logit_scale = logit_scale  # None: 1/sqrt(head_dim); μP passes its 1/head_dim form (models/mup.py)
     self.wq = param(rngs, (d_model, n_heads, head_dim), ("embed", "heads", "kv"))
     self.wk = param(rngs, (d_model, n_heads, head_dim), ("embed", "heads", "kv"))
     self.wv = param(rngs, (d_model, n_heads, head_dim), ("embed", "heads", "kv"))
@@ -182,7 +186,8 @@ class Attention(nnx.Module):
       q_pos_L = idx + jnp.arange(x_BxLxD.shape[1])
       mask_BxLxS = (jnp.arange(k_cache.shape[1])[None, :] <= q_pos_L[:, None])[None]
       is_causal = False
-    y_BxLxHxK = attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, mask_BxLxS=mask_BxLxS, is_causal=is_causal)
+    y_BxLxHxK = attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, mask_BxLxS=mask_BxLxS, is_causal=is_causal,
+                          scale=self.logit_scale)
     y_BxLxD = dense(y_BxLxHxK.reshape(*y_BxLxHxK.shape[:2], h * k), self.wo[...].astype(dt).reshape(h * k, d))
     return y_BxLxD, new_cache
 
@@ -207,7 +212,7 @@ class Block(nnx.Module):
     dt, out_std = compute_dtype(cfg.dtype), residual_std(cfg.n_layers)
     self.ln_attn = LayerNorm(cfg.d_model, rngs=rngs)
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
-                          use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+                          use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs, logit_scale=mup.attention_scale(cfg))
     self.ln_mlp = LayerNorm(cfg.d_model, rngs=rngs)
     self.mlp = MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
 

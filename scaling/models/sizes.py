@@ -25,6 +25,9 @@ DNN_SIZES = {
 FAMILIES = ("gpt", "transformer", "dnn")
 # model.scan_layers of new configs (scaling.models.stack; the measurements behind it: benchmarks/RESULTS.md).
 SCAN_LAYERS = False
+# Standard parametrization unless asked (models/mup.py). Added after runs existed: a config.json without
+# these fields means these values (config.ADDED_DEFAULTS).
+MUP_DEFAULTS = {"parametrization": "sp", "base_width": 0}
 
 
 def _heads(d_model: int) -> int:
@@ -42,7 +45,7 @@ def gpt_model(d_model: int, n_layers: int, n_heads: int | None = None, **kw) -> 
   return ml_collections.ConfigDict(dict(
       d_model=d_model, n_layers=n_layers, n_heads=n_heads or _heads(d_model), d_ff=4 * d_model,
       vocab_size=259, max_len=128, pos="learned", tie_embeddings=True, dtype="float32",
-      scan_layers=SCAN_LAYERS, remat="none") | kw)
+      scan_layers=SCAN_LAYERS, remat="none", **MUP_DEFAULTS, base_head_dim=0) | kw)
 
 
 def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.ConfigDict:
@@ -57,7 +60,7 @@ def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.Confi
 def dnn_model(width: int, depth: int, **kw) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       head="lm", width=width, depth=depth, dtype="float32", vocab_size=259, d_embed=32, context=8,
-      num_features=64, num_classes=10) | kw)
+      num_features=64, num_classes=10, **MUP_DEFAULTS) | kw)
 
 
 def named(family: str, size: str) -> ml_collections.ConfigDict:

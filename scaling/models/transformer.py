@@ -8,19 +8,21 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from scaling.models import layers, stack
+from scaling.models import layers, mup, stack
 
 
 class DecoderBlock(nnx.Module):
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dt, out_std = layers.compute_dtype(cfg.dtype), layers.residual_std(cfg.n_layers)
-    head_dim = cfg.d_model // cfg.n_heads
+    head_dim, logit_scale = cfg.d_model // cfg.n_heads, mup.attention_scale(cfg)
     self.ln_self = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.self_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
-                                      use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs)
+                                      use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs,
+                                      logit_scale=logit_scale)
     self.ln_cross = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.cross_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
-                                       use_rope=False, dtype=dt, rngs=rngs)
+                                       use_rope=False, dtype=dt, rngs=rngs,
+                                       logit_scale=logit_scale)
     self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
 
@@ -33,6 +35,8 @@ class DecoderBlock(nnx.Module):
 
 
 class Transformer(nnx.Module):
+  INIT_STD_FAN_IN_POWER = 0.0  # SP init std is a constant (0.02), whatever the fan-in (models/mup.py)
+
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     self.cfg = cfg
     self.dtype = layers.compute_dtype(cfg.dtype)
@@ -45,6 +49,7 @@ class Transformer(nnx.Module):
     self.ln_enc = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.decoder = stack.make(lambda r: DecoderBlock(cfg, rngs=r), cfg.n_dec_layers, self.scan, rngs)
     self.ln_dec = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.out_mult = mup.output_mult("transformer", cfg)
 
   def _embed(self, tokens_BxL, pos_table):
     positions_BxL = jnp.broadcast_to(jnp.arange(tokens_BxL.shape[1]), tokens_BxL.shape)
@@ -74,7 +79,8 @@ class Transformer(nnx.Module):
 
     x_BxTxD, _ = stack.run(self.decoder, body, x_BxTxD, scan=self.scan, remat=self.remat)
     x_BxTxD = self.ln_dec(x_BxTxD)
-    return jnp.einsum("btd,vd->btv", x_BxTxD, self.embed[...].astype(self.dtype)).astype(jnp.float32)
+    logits_BxTxV = jnp.einsum("btd,vd->btv", x_BxTxD, self.embed[...].astype(self.dtype)).astype(jnp.float32)
+    return logits_BxTxV * self.out_mult if self.out_mult != 1.0 else logits_BxTxV
 
   def __call__(self, inputs_BxS, decoder_inputs_BxT, input_mask_BxS=None) -> jax.Array:
     if input_mask_BxS is None:

@@ -60,7 +60,7 @@ import ml_collections
 import numpy as np
 
 from scaling import config as config_lib
-from scaling.models import accounting, sizes as sizes_lib
+from scaling.models import accounting, mup, sizes as sizes_lib
 from scaling.sweep import branches, worker
 
 KINDS = ("params", "isoflop", "data", "grid")
@@ -222,12 +222,13 @@ def validate(s: ml_collections.ConfigDict) -> None:
 
 def _model_tag(c: ml_collections.ConfigDict) -> str:
   m = c.model
+  mu = f"-mup{m.base_width}" if c.family in config_lib.NEURAL and mup.enabled(m) else ""
   if c.family == "gpt":
-    return f"d{m.d_model}-L{m.n_layers}"
+    return f"d{m.d_model}-L{m.n_layers}{mu}"
   if c.family == "transformer":
-    return f"d{m.d_model}-E{m.n_layers}-D{m.n_dec_layers}"
+    return f"d{m.d_model}-E{m.n_layers}-D{m.n_dec_layers}{mu}"
   if c.family == "dnn":
-    return f"w{m.width}-D{m.depth}"
+    return f"w{m.width}-D{m.depth}{mu}"
   return "".join(ch if ch.isalnum() or ch in ".x" else "_" for ch in str(c.size))
 
 

@@ -216,7 +216,7 @@ def _train(cs, workdirs, results, writers, is_main, t_start):
     r.update(params=p["params"]["total"], params_embed=p["params"]["embed"],
              params_nonembed=p["params"]["nonembed"], planned_steps=p["steps"],
              flops_per_token=p["flops_per_step"] / max(p["tokens_per_step"], 1))
-  tx, lr_fn = optim.make(t, p["steps"])
+  tx, lr_fn = optim.make(t, p["steps"], c0.family, c0.model)
   scales = jnp.asarray([c.train.lr / t.lr for c in cs], jnp.float32)
   graphdef, state, stacked_sh, member_sh = init(c0.family, c0.model, [c.seed for c in cs], tx, mesh)
   its = [iter(pipeline.make_loader(c.data, split="train", seed=c.seed, shuffle=True, num_epochs=None))

@@ -127,7 +127,7 @@ def build(c: ml_collections.ConfigDict, peak_check: bool = True) -> dict:
   if peak_check:
     memory.check(c, est["total"], "analytic estimate: params, grads, optimizer state, activations", cap, cap_src,
                  slack=memory.ANALYTIC_SLACK)
-  tx, lr_fn = optim.make(t, p["steps"])
+  tx, lr_fn = optim.make(t, p["steps"], c.family, c.model)
   graphdef, abs_state, shardings, init = step_lib.abstract_state(c.family, c.model, c.seed, tx, mesh, models.build)
   jitted = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, task, t, mesh), shardings, mesh)
   t0 = time.perf_counter()

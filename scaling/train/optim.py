@@ -5,6 +5,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from scaling import models
+from scaling.models import mup
+
 EMBEDDING_PARAMS = ("embed", "pos_embed", "enc_pos", "dec_pos")
 
 
@@ -56,11 +59,32 @@ def decay_mask(params, t: ml_collections.ConfigDict):
   return jax.tree_util.tree_map_with_path(keep, params)
 
 
-def make(t: ml_collections.ConfigDict, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+def mup_adamw(lr: optax.Schedule, t: ml_collections.ConfigDict, mask, family: str,
+              model: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """optax.adamw with Adam's direction scaled per parameter role (scaling/models/mup.py, Tab. 8): the same
+  chain as optax.adamw plus one multi_transform between the Adam moments and the weight decay, so decay per
+  step stays width-independent (microsoft/mup's MuAdam default)."""
+  labels = mup.roles(models.CLASSES[family], family, model)
+  by_role = {role: optax.scale(s) for role, s in mup.lr_scales(family, model).items()}
+  return optax.chain(optax.scale_by_adam(b1=t.b1, b2=t.b2, eps=t.eps),
+                     optax.multi_transform(by_role, lambda _: labels),
+                     optax.add_decayed_weights(t.weight_decay, mask),
+                     optax.scale_by_learning_rate(lr))
+
+
+def make(t: ml_collections.ConfigDict, total_steps: int, family: str | None = None,
+         model: ml_collections.ConfigDict | None = None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """The run's optimizer; pass the run's `family` and `model` config so μP members get their per-role lrs."""
   lr = schedule(t, total_steps)
   parts = [optax.clip_by_global_norm(t.grad_clip)] if t.grad_clip > 0 else []
   mask = lambda p: decay_mask(p, t)  # noqa: E731
-  if t.optimizer == "adamw":
+  is_mup = model is not None and mup.enabled(model)
+  if is_mup and t.optimizer != "adamw":
+    raise ValueError(f"train.optimizer: {t.optimizer!r} with model.parametrization='mup' (its per-layer lrs "
+                     "here are Adam's); allowed: adamw")
+  if is_mup:
+    parts.append(mup_adamw(lr, t, mask, family, model))
+  elif t.optimizer == "adamw":
     parts.append(optax.adamw(lr, b1=t.b1, b2=t.b2, eps=t.eps, weight_decay=t.weight_decay, mask=mask))
   elif t.optimizer in ("sgd", "momentum"):
     if t.weight_decay:
