@@ -20,7 +20,8 @@ sweep: install
 	$(BIN)/scaling fit $(SWEEP_DIR)
 	$(BIN)/scaling plot $(SWEEP_DIR)
 
-# `slow` = the experiment smoke tests (minutes each, every experiment script end to end); `make test-all` runs them.
+# `slow` = the experiment smoke tests (minutes each, every experiment script end to end) and three long
+# end-to-end resume tests whose guarantees make test also checks more cheaply; `make test-all` runs them.
 test: install
 	$(BIN)/python -m pytest -q -m "not slow" tests
 

@@ -217,6 +217,7 @@ def test_bad_shards_give_one_line_errors_and_leave_nothing_behind(data_dir, tmp_
   assert "data.holdout" in _err(_cfg(str(tmp_path / "ok.parquet"), holdout="most"))
 
 
+@pytest.mark.slow  # ~1-2 min; the loader's own SIGKILL test and test_train's kill chain cover make test
 def test_training_on_shards_killed_and_relaunched_is_bitwise_exact(data_dir, tmp_path):
   """test_train's SIGKILL test on a parquet + jsonl.gz corpus: the data iterator's state travels in the
   checkpoint, so the relaunched run ends on the parameters of a run never interrupted."""

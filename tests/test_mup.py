@@ -131,6 +131,7 @@ def test_mup_needs_adam():
     optim.make(t, 10, "gpt", member("gpt", 64, "mup"))
 
 
+@pytest.mark.slow  # ~1 min; packing/sharding/resume are tested for SP in make test
 def test_mup_run_packs_shards_and_resumes(tmp_path, data_dir):
   """A μP GPT (width 2x its base) on a data x tensor mesh: two lrs packed in one vmapped step train like
   two separate runs, and a run resumed from a mid-run checkpoint ends bitwise equal to the uninterrupted one."""

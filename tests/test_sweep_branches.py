@@ -31,6 +31,7 @@ def get_config(arg=""):
 """
 
 
+@pytest.mark.slow  # ~2 min of sweeps; make test-all
 def test_branched_data_ladder_killed_anywhere_resumes_to_the_same_result(tmp_path, env, capsys):
   cfg_path = tmp_path / "branches.py"
   cfg_path.write_text(CONFIG)
