@@ -1,12 +1,12 @@
 """Cooldown branches: a branch restores its trunk's checkpoint bitwise and trains what a separate WSD run of
 its budget trains; branch points survive keep_checkpoints; bad branch configs are one line; a
-data-constrained run records its epochs."""
+data-constrained run records its epochs, and its trunk resumes mid-epoch and branches like any other."""
 
 import jax
 import numpy as np
 import pytest
 
-from scaling import io
+from scaling import faults, io
 from scaling.train import checkpoint, loop, optim
 from tests.test_train import params_of, tiny
 
@@ -73,3 +73,39 @@ def test_data_constrained_run_records_its_epochs(tmp_path, data_dir):
   assert r["unique_tokens"] == 2000 and r["epochs"] == pytest.approx(6 * 16 / (n + 1))
   whole = loop.train(tiny(steps=1), str(tmp_path / "all"))
   assert whole["unique_tokens"] > 1e6 and whole["epochs"] < 0.01
+
+
+class _Killed(BaseException):
+  """Stands in for SIGKILL at a fault point: no `except Exception` catches it, so nothing after the point runs."""
+
+
+def test_data_constrained_trunk_killed_mid_epoch_resumes_and_branches_like_a_separate_run(tmp_path, data_dir,
+                                                                                           monkeypatch, capsys):
+  # U = 2000 tokens: 63 windows of 32, an epoch every 63/16 steps. The trunk (constant lr, branch point 8) is
+  # killed right after committing step 3, mid-epoch; relaunched, it resumes across two epoch boundaries (at
+  # 3.9 and 7.9 steps) to 8; the branch cools down to 10 steps. Every number equals a separate WSD run's.
+  u = dict(data__unique_tokens=2000)
+  trunk = tiny(steps=8, train__schedule="constant", train__checkpoint_steps=(8,), train__checkpoint_every=3, **u)
+  killed = []
+
+  def kill_at_first_commit(name):
+    if name == "checkpoint_saved" and not killed:
+      killed.append(name)
+      raise _Killed
+  monkeypatch.setattr(faults, "point", kill_at_first_commit)
+  with pytest.raises(_Killed):
+    loop.train(trunk, str(tmp_path / "trunk"))
+  assert checkpoint.Checkpointer(str(tmp_path / "trunk")).complete_steps() == [3]
+  assert not (tmp_path / "trunk" / "result.json").exists()
+  capsys.readouterr()
+  assert loop.train(trunk, str(tmp_path / "trunk"))["status"] == "completed"
+  assert "from step 3" in capsys.readouterr().out
+  assert [r["step"] for r in io.read_jsonl(str(tmp_path / "trunk" / "metrics.jsonl")) if "train_loss" in r] == list(
+      range(1, 9))  # each step logged once across the kill
+
+  wsd = dict(train__schedule="wsd", train__decay_frac=0.2, train__decay_shape="1-sqrt", **u)
+  br = loop.train(tiny(steps=10, train__branch_from="../trunk", train__branch_step=8, **wsd), str(tmp_path / "br"))
+  sep = loop.train(tiny(steps=10, **wsd), str(tmp_path / "sep"))
+  assert (br["train_loss"], br["eval_loss"]) == (sep["train_loss"], sep["eval_loss"])
+  jax.tree.map(np.testing.assert_array_equal, params_of(str(tmp_path / "br"))[1], params_of(str(tmp_path / "sep"))[1])
+  assert br["unique_tokens"] == 2000 and br["epochs"] == pytest.approx(10 * 16 / 63)

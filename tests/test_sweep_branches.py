@@ -82,6 +82,26 @@ def test_branched_data_ladder_killed_anywhere_resumes_to_the_same_result(tmp_pat
   assert steps == [10]  # the branch logged its own steps only (log_every 2: 10), once
 
 
+def test_ladders_differing_only_in_unique_tokens_get_a_trunk_each(tmp_path, data_dir):
+  """A data-constrained study (experiments/data_constrained.py): one branched data ladder per U; each U trains
+  its own trunk on its own U, and run ids carry U (budgets U x epochs coincide across ladders)."""
+  cfg_path = tmp_path / "branches.py"
+  cfg_path.write_text(CONFIG)
+  s = ladders.defaults()
+  for u in (2560, 5120):
+    lad = load_config(str(cfg_path))
+    lad.token_budgets = (u, 2 * u, 4 * u)
+    lad.overrides.data.unique_tokens = u
+    s.ladders[f"u{u}"] = lad
+  runs = dict(ladders.expand(s))
+  trunks = {r: c for r, c in runs.items() if c.tags.get("role") == "trunk"}
+  assert sorted(trunks) == ["gpt-d32-L1-trunk-n32-u2.6e3-s0", "gpt-d32-L1-trunk-n64-u5.1e3-s0"]
+  assert "gpt-d32-L1-t5.1e3-u2.6e3-cd-s0" in runs and "gpt-d32-L1-t5.1e3-u5.1e3-cd-s0" in runs
+  for r, c in runs.items():
+    if r not in trunks:
+      assert trunks[c.tags.trunk].data.unique_tokens == c.data.unique_tokens, r
+
+
 @pytest.mark.parametrize("over, msg", [
     (dict(cooldown_frac=1.0), r"cooldown_frac: got 1.0; allowed: a number in \(0, 1\)"),
     (dict(cooldown_frac=0), r"cooldown_frac: got 0.0; allowed: a number in \(0, 1\)"),

@@ -49,7 +49,8 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                   mem_gb, array, array_parallelism, account, qos, constraint, setup, cluster, wait)
 
 `expand(sweep_cfg) -> [(run_id, run_config)]`: full, finalized and validated run configs with readable,
-stable ids (`gpt-d128-L4-t1.0e6-s0`, `gpt-d96-L3-C1.0e12-s0`, `dnn-w256-D2-t1.0e6-lrx0.5-s1`) and tags
+stable ids (`gpt-d128-L4-t1.0e6-s0`, `gpt-d96-L3-C1.0e12-s0`, `dnn-w256-D2-t1.0e6-lrx0.5-s1`; a run on
+`data.unique_tokens` adds it: `gpt-d48-L1-t4.1e5-u1.0e5-s0`) and tags
 (sweep, ladder, budget, budget_unit, tokens_per_param, target_params, lr_mult). Finalizing reads the
 dataset's metadata (vocabulary, span lengths), building the dataset cache on first use.
 """
@@ -321,7 +322,9 @@ def _finish(s, c, run_id_parts, seed, lr_mult, tags) -> tuple[str, ml_collection
     c.train.progress = False  # the sweep's own bar reports progress
   config_lib.validate(c)
   lr = "" if len(s.lr_multipliers) == 1 and lr_mult == 1 else f"-lrx{lr_mult:g}"
-  return "-".join([c.family, _model_tag(c), *run_id_parts]) + f"{lr}-s{seed}", c
+  u = c.get("data", {}).get("unique_tokens", 0)  # ladders that differ only in U (data-constrained) stay apart
+  parts = [*run_id_parts, f"u{fmt(u)}"] if u else list(run_id_parts)
+  return "-".join([c.family, _model_tag(c), *parts]) + f"{lr}-s{seed}", c
 
 
 def _neural_budget(c, tokens: float | None = None, flops: float | None = None) -> None:
@@ -443,7 +446,7 @@ def expand(s: ml_collections.ConfigDict) -> list[tuple[str, ml_collections.Confi
         print(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
         continue
       raise ValueError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
-                       f"sizes and budgets")
+                       f"sizes, budgets and unique tokens")
     seen[run_id] = c
     out.append((run_id, c))
   if not out:
