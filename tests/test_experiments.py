@@ -3,7 +3,7 @@ end to end in a tmp sweep dir (runs, fit.json, figures, the expected families), 
 retraining, and keeps the classic grid equal to scaling.baselines.run.baseline_runs().
 
 Each neural run compiles 3 functions (~10-40 s on a loaded 2-core box), so only the classic-vs-neural
-smoke (tiny MLPs + sklearn) runs by default; the other four smokes are @pytest.mark.slow (~2-4 min each).
+smoke (tiny MLPs + sklearn) runs by default; the others are @pytest.mark.slow (~2-8 min each).
 """
 
 import importlib
@@ -21,8 +21,9 @@ from scaling.baselines import run as baseline_run  # noqa: E402
 from scaling.sweep import ladders  # noqa: E402
 
 SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy",
-           "cooldown_branches", "mu_transfer")
-CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn", "mu_transfer")  # configs/sweeps/
+           "cooldown_branches", "mu_transfer", "data_constrained")
+CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn", "mu_transfer",
+           "data_constrained")  # configs/sweeps/
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -59,6 +60,31 @@ def test_cooldown_configs_expand_to_the_same_grid_three_ways(data_dir):
     ladders.validate(common.sweep_config("cooldown", f"full,{v}"))
   with pytest.raises(ValueError, match="config arg: variant"):
     common.sweep_config("cooldown", ",linear")
+
+
+def test_data_constrained_config_is_the_cooldown_grid_plus_repeated_u(data_dir):
+  """configs/sweeps/data_constrained.py: cooldown.py's branched grid unchanged (the two experiments share those
+  runs) with >= 5 tokens per parameter, plus the main size on each U for 1 .. 16+ epochs in whole steps (a
+  1-epoch budget reads each unique token once), one trunk per U and per grid size."""
+  from scaling.models import accounting
+  for scale, n_u, most in (("", 3, 16), ("smoke", 2, 4)):
+    runs = dict(ladders.expand(common.sweep_config("data_constrained", scale)))
+    grid = dict(ladders.expand(common.sweep_config("cooldown", f"{scale},branches")))
+    for r, c in grid.items():
+      assert {k: v for k, v in runs[r].to_dict().items() if k != "tags"} == {k: v for k, v in c.to_dict().items()
+                                                                             if k != "tags"}, r
+    rep = [c for r, c in runs.items() if c.data.unique_tokens and c.tags.get("role") != "trunk"]
+    epochs: dict[int, list] = {}
+    for c in rep:
+      assert c.data.unique_tokens % (c.data.batch_size * c.data.seq_len) == 0
+      epochs.setdefault(c.data.unique_tokens, []).append(c.train.tokens / c.data.unique_tokens)
+    assert len(epochs) == n_u and all(sorted(e)[0] == 1 and max(e) >= most for e in epochs.values()), epochs
+    assert len({c.size for c in rep}) == 1
+    trunks = [c for c in runs.values() if c.tags.get("role") == "trunk"]
+    assert len(trunks) == n_u + len({c.size for c in grid.values()})
+    if scale == "":
+      assert min(c.train.tokens / accounting.params("gpt", c.model)["nonembed"] for r, c in grid.items()
+                 if c.tags.get("role") != "trunk") >= 5
 
 
 def test_classic_grid_is_baseline_runs(data_dir):
@@ -165,3 +191,20 @@ def test_mu_transfer_smoke(data_dir, tmp_path):
     assert len(fit["optima"][par]) == 4 and all(len(v["losses"]) == 3 for v in fit["optima"][par].values())
   # Measured bitwise equal (the 125-step default run too); 1e-6 leaves room for XLA fusing the ×1.0 differently.
   assert fit["optima"]["sp"]["16"]["losses"] == pytest.approx(fit["optima"]["mup"]["16"]["losses"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_data_constrained_smoke(data_dir, tmp_path, capsys):
+  d = str(tmp_path / "data_constrained")
+  fit = _smoke("data_constrained", d)
+  out = capsys.readouterr().out
+  _check(d, fit, {"gpt"}, ["data_constrained"])
+  df = results.load(d)
+  rep = df[df["data.unique_tokens"] > 0]
+  assert sorted(zip(rep["unique_tokens"], rep["tokens"] / rep["unique_tokens"])) == [
+      (u, e) for u in (1280, 2560) for e in (1, 2, 4)]
+  assert len(results.load(d, trunks=True)) == len(df) + 4  # a trunk per U and per grid size
+  f = fit["fits"]["data_constrained/gpt"]
+  assert f["stage1"]["n"] == 8 and f["repeated"] == 4 and f["params"]["R_D_star"] > 0
+  assert [(r["U"], r["epochs"]) for r in fit["table"]] == [(u, e) for u in (1280, 2560) for e in (1, 2, 4)]
+  assert "R_D* = " in out and "cooldown branches:" in out
