@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scaling import io
@@ -99,3 +100,32 @@ def test_best_per_point_edge_and_fit_sweep_hparams(tmp_path):
   assert h["budgets"] == [1e12, 1e13] and h["per_budget"][0]["runs"] == 9
   assert "a_B" not in h["params"]  # one batch size everywhere
   assert json.load(open(os.path.join(d, "fit.json")))["fits"]["hparams/gpt"]["law"] == "hparams"
+
+
+def test_best_setting_is_chosen_by_its_mean_over_seeds():
+  """lr 1e-3 has the single lowest run (seed noise) but lr 2e-3 the lower mean over 3 seeds: every seed of
+  2e-3 is_best, a diverged seed disqualifies its setting, and the fits see one row per point, the mean."""
+  rows = []
+  for N in (1e4, 3e4, 1e5):
+    base = 3.0 * (N / 1e4) ** -0.1
+    for lr, offs in ((1e-3, (-0.02, 0.05, 0.05)), (2e-3, (0.0, 0.0, 0.01)), (4e-3, (-0.03, 0.0, 0.0))):
+      for s, o in enumerate(offs):
+        diverged = lr == 4e-3 and s == 2
+        rows.append(dict(run_id=f"N{N:g}-lr{lr:g}-s{s}", family="gpt", params=N, params_nonembed=N, tokens=1e6,
+                         lr=lr, batch_size=8, seed=s, status="diverged" if diverged else "completed",
+                         eval_loss=float("nan") if diverged else base + o))
+  df = results.mark_best(pd.DataFrame(rows))
+  best = df[df["is_best"]]
+  assert len(best) == 9 and (best["lr"] == 2e-3).all()
+  assert (df["best_at_edge"] == "").all()  # 2e-3 lies inside 1e-3 .. 4e-3
+  pts = results.best_points(df)
+  assert len(pts) == 3 and (pts["seeds"] == 3).all()
+  means = np.array([3.0 * (N / 1e4) ** -0.1 + 0.01 / 3 for N in (1e4, 3e4, 1e5)])
+  np.testing.assert_allclose(pts.sort_values("params")["eval_loss"], means, rtol=1e-12)
+  f = fit.fit_frame(df, law="kaplan", n_boot=0)
+  assert len(f["run_ids"]) == 9  # every seed of the best setting went into the fit
+  ref = fit.kaplan(np.array([1e4, 3e4, 1e5]), means, x_name="params_nonembed", n_boot=0)
+  assert f["fits"]["kaplan/gpt"]["params"]["alpha"] == pytest.approx(ref["params"]["alpha"], rel=1e-9)
+  # Without its diverged seed, lr 4e-3 (mean -0.015) beats 2e-3: the divergence is what kept it out.
+  df2 = results.mark_best(pd.DataFrame([r for r in rows if r["status"] == "completed"]))
+  assert (df2.loc[df2["is_best"], "lr"] == 4e-3).all()
