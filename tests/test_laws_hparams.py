@@ -129,3 +129,30 @@ def test_best_setting_is_chosen_by_its_mean_over_seeds():
   # Without its diverged seed, lr 4e-3 (mean -0.015) beats 2e-3: the divergence is what kept it out.
   df2 = results.mark_best(pd.DataFrame([r for r in rows if r["status"] == "completed"]))
   assert (df2.loc[df2["is_best"], "lr"] == 4e-3).all()
+
+
+def test_hparams_figure_and_plot_sweep(tmp_path):
+  """DeepSeek Fig. 3 from a sweep with an lr x batch grid per budget: the near-optimal runs, one band centre
+  per budget and the fitted line in each panel; `scaling plot` writes it."""
+  from scaling.laws import plot, plot_hparams
+  d = str(tmp_path)
+  io.atomic_write_json(os.path.join(d, "sweep.json"), {"name": "s"})
+  for C in (1e12, 1e13, 1e14):
+    lr0, b0 = K_LR * C ** A_LR, K_B * C ** A_B / 128  # the optimum, in sequences of 128 tokens
+    for lr in lr0 * 2.0 ** np.arange(-2, 3):
+      for batch in (4, 8, 16, 32):
+        loss = 3.0 * C ** -0.05 * (1 + 0.01 * np.log(lr / lr0) ** 2 + 0.01 * np.log(batch / b0) ** 2)
+        _write(d, f"C{C:.0e}-lr{lr:.3g}-b{batch}", params=1e4, lr=lr, batch=batch, loss=loss, budget=C)
+  f = fit.fit_sweep(d, law="hparams", n_boot=20)
+  h = f["fits"]["hparams/gpt"]
+  fig = plot_hparams.figure(results.load(d), fit.load_fit(d), "gpt")
+  for ax, name in zip(fig.axes, ("lr", "B")):
+    by = {c.get_gid(): len(c.get_offsets()) for c in ax.collections if c.get_gid()}
+    assert by["grid"] == 60 and by["near-optimal"] == sum(b["near_optimal"] for b in h["per_budget"])
+    assert by["centre"] == 3
+    line = next(l for l in ax.get_lines() if l.get_gid() == "fit")
+    cs, ys = line.get_data()
+    assert ys == pytest.approx(h["params"][f"k_{name}"] * cs ** h["params"][f"a_{name}"])
+  assert plot_hparams.figure(results.load(d), None, "gpt") is None
+  names = {os.path.basename(p) for p in plot.plot_sweep(d)}
+  assert "hparams_gpt.png" in names

@@ -482,8 +482,10 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None) -> list[str]:
   figures = [("loss_vs_params", loss_vs_size_figure(df, fit, x=x, loss=loss)),
              ("loss_vs_flops", loss_vs_flops_figure(df, curves, fit, x=x, loss=loss)),
              ("loss_vs_train_examples", loss_vs_examples_figure(df, fit, loss=loss))]
+  from scaling.laws import plot_hparams  # it imports this module
   for fam in sorted(df["family"].dropna().unique()):
     figures.append((f"isoflop_{fam}", isoflop_figure(df, fit, fam, loss=loss) if fit else None))
+    figures.append((f"hparams_{fam}", plot_hparams.figure(df, fit, fam, loss=loss)))
     if len(curves):
       figures.append((f"learning_curves_{fam}", learning_curves_figure(curves, fam, loss=loss)))
   for name, fig in figures:
