@@ -267,7 +267,7 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     if metric:  # the first steps of every run sit far above the rest: show losses up to 1.5x the worst final one
       top = max(np.nanmax(L), np.nanmax(fL[fC >= np.nanmin(C)]) if (fC >= np.nanmin(C)).any() else 0) * 1.5
       ax.set_ylim(top=min(ax.get_ylim()[1], top))
-    if norm is not None:
+    if norm is not None and np.unique(N[np.isfinite(N)]).size > 1:  # one size: nothing to tell apart
       fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc), fraction=0.05, pad=0.02)
     what = "learning curves" if metric else "final losses"
     _loglog(ax, "flops", loss, f"{fam}: {what} vs compute")

@@ -50,7 +50,7 @@ def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_lo
     k, a = f["params"][f"k_{name}"], f["params"][f"a_{name}"]
     lo, hi = f.get("ci", {}).get(f"a_{name}", [np.nan, np.nan])
     ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and np.isfinite(lo) else ""
-    ax.plot(cs, k * cs ** a, color="tab:red", lw=1.8, gid="fit", label=rf"fit ${k:.3g}\,C^{{{a:.3f}}}$, a 95 % CI{ci}")
+    ax.plot(cs, k * cs ** a, color="tab:red", lw=1.8, gid="fit", label=rf"fit ${k:.3g}\,C^{{{a:.3f}}}$, exponent's 95 % CI{ci}")
     band = _band(f, name, cs)
     if band is not None:
       ax.fill_between(cs, band[0], band[1], color="tab:red", alpha=0.15, lw=0)
@@ -60,7 +60,9 @@ def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_lo
     plot._loglog(ax, "flops", col, f"optimal {'learning rate' if name == 'lr' else 'batch size'} vs compute")
     ax.set_ylabel(ylabel)
     tried = v[np.isfinite(v) & (v > 0)]
-    ax.set_ylim(tried.min() / 2, tried.max() * 2)  # the runs, not the lines' far ends
+    ref = dk * np.asarray(f["budgets"]) ** da
+    seen = np.concatenate([tried, ref[(ref > tried.min() / 10) & (ref < tried.max() * 10)]])
+    ax.set_ylim(seen.min() / 2, seen.max() * 2)  # the runs (and DeepSeek's law nearby), not the bands' far ends
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + [matplotlib.lines.Line2D([], [], color="tab:red", alpha=0.3, lw=6,
                                                          label="95 % bootstrap band of the fit")],
