@@ -153,6 +153,12 @@ def test_batch_sizes_are_an_inner_grid_that_packs_per_batch(data_dir):
     assert re.fullmatch(rf"gpt-d\d+-L\d+-C3\.0e10-lrx(0\.5|1)-b{c.data.batch_size}-s0", run_id), run_id
     assert abs(ladders.plan(c)["flops"] / 3e10 - 1) < 0.2
   assert {c.data.batch_size for _, c in runs} == {8, 16}
+  # The same held-out windows at every batch size: tiny()'s batch 8 x the default 8 eval batches.
+  assert {c.data.batch_size * c.train.eval_batches for _, c in runs} == {64}
+  from scaling.data import pipeline
+  held_out = [np.concatenate([np.asarray(b["inputs"]) for _, b in zip(range(c.train.eval_batches), pipeline.make_loader(
+      c.data, split="validation", seed=0, shuffle=False, num_epochs=1))]) for _, c in runs[:2]]
+  assert held_out[0].shape[0] == 64 and np.array_equal(*held_out)
   cfg = dict(runs)
   groups = packed.groups(runs, 4)
   assert sorted(len(g) for g in groups) == [2, 2]

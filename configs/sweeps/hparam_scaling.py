@@ -4,14 +4,22 @@ grid. Used by experiments/hparam_scaling.py; also `scaling sweep --config=config
 
 The size: N* = sqrt(C / (6 r)) with r = `tokens_per_param` = 400, which puts N* on what
 experiments/chinchilla_isoflop.py measured on this corpus (N_opt 9.7e3 at 2.5e11 FLOPs: C counts the
-embedding and attention FLOPs that 6 N omits, so r here is not D/N). The grid: `batch_sizes` (sequences
-per step; DeepSeek's B_opt = 0.292 C^0.327 tokens is 0.7k .. 1.7k tokens over these budgets, inside the
-grid) x `lr_multipliers` around `LR` (the lrs of one batch size packed into one vmapped step). Budget,
-size, lr and batch are the run's tags and config; results.load marks each budget's best (lr, batch).
+embedding and attention FLOPs that 6 N omits, so r here is not D/N); the size grid's rungs are 4x apart
+(d16-L1 3.2e3, d32-L1 1.2e4 non-embedding parameters), so each budget gets the nearer one. The grid:
+`batch_sizes` (sequences of 64 tokens per step) x `lr_multipliers` around `LR` (the lrs of one batch size
+packed into one vmapped step). Budget, size, lr and batch are each run's tags and config;
+results.load marks each budget's best (lr, batch) and says when it sits at the grid's edge.
 
-  ''      3 budgets 2e10 .. 3e11 FLOPs (N* 2.9e3 .. 1.1e4), batch 8 / 16 / 32 x 64 tokens, 4 lrs 2^-1..2^2 x 4e-3,
-          36 runs, ~2.1e7 tokens in all (CPU-sized: ~15 min on 2 cores, see experiments/hparam_scaling.py)
-  'smoke' 2 budgets x 2 batch sizes x 2 lrs, a few dozen steps each (tests).
+Why these grids (measured 2026-12-02 on the 2-core AMD box, one budget each): at C = 8e10 (d32-L1) batch
+8 x 64 tokens beat 32 x 64 at every lr of 0.004 .. 0.032 (best 2.022 vs 2.220 nats/byte); at C = 3e10
+(d16-L1) batch 4 beat 16 at every lr (2.135 vs 2.240), its best lr at the grid's top (0.032, tied with
+0.016 to 0.03 %). So batch 2 / 4 / 8 and 5 lrs 0.004 .. 0.064. DeepSeek's B_opt = 0.292 C^0.327 tokens
+is 0.5k .. 1.7k over these budgets (above this grid: short runs here want many small steps) and
+lr_opt = 0.3118 C^-0.125 is 0.018 .. 0.012.
+
+  ''      4 budgets 1e10 .. 3e11 FLOPs, batch 2 / 4 / 8 x 64 tokens, 5 lrs 0.004 .. 0.064: 60 runs in 12
+          packed tasks (2 pinned workers), 4.7e4 packed steps
+  'smoke' 2 budgets x 2 batch sizes x 2 lrs, 60-240 steps of 32-token windows (tests).
   'full'  5 budgets 1e17 .. 1e19, batch 64 .. 512 x 1024 tokens, 6 lrs, bf16 (GPUs).
 """
 
@@ -19,7 +27,7 @@ import ml_collections
 
 from scaling.sweep import ladders
 
-LR = 4e-3
+LR = 1.6e-2
 
 
 def get_config(arg: str = ""):
@@ -32,13 +40,15 @@ def get_config(arg: str = ""):
   s.sizes_per_budget, s.spread = 1, 1.0  # one model per budget, at N*
   s.tokens_per_param = 400.0
   s.rule.lr, s.rule.lr_exponent, s.rule.warmup_frac = LR, 0.0, 0.05  # one lr grid for every budget
-  s.lr_multipliers = tuple(2.0 ** k for k in range(-1, 3))
-  s.batch_sizes = (8, 16, 32)
+  s.lr_multipliers = tuple(2.0 ** k for k in range(-2, 3))
+  s.batch_sizes = (2, 4, 8)
   seq, model = 64, dict(pos="rope")
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=8, log_every=10,
+  # Held out on 32 x 8 windows (16k tokens) at every batch size (ladders scale eval_batches per member):
+  # the same windows for every run, so their differences are not eval-sample noise.
+  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=32, log_every=10,
                checkpoint_every=0)
   if scale == "":
-    s.budgets = (2e10, 8e10, 3e11)
+    s.budgets = (1e10, 3e10, 1e11, 3e11)
     ladders.cpu_pool(s, max_workers=2)
   elif scale == "smoke":
     s.budgets, s.tokens_per_param = (1.5e9, 3e9), 25.0  # N* ~ 3e3 .. 4e3 (the smallest rungs), ~30 steps
@@ -58,6 +68,6 @@ def get_config(arg: str = ""):
     ladders.slurm_gpus(s)
   s.pack = len(s.lr_multipliers)
   s.overrides.model = ml_collections.ConfigDict(model)
-  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=seq, batch_size=s.batch_sizes[0]))
+  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=seq, batch_size=max(s.batch_sizes)))
   s.overrides.train = ml_collections.ConfigDict(train)
   return s

@@ -26,7 +26,8 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                   N) or 'total' (numeric sizes always target non-embedding params)
   seeds, lr_multipliers    every member is repeated per seed and per LR multiplier (tags.lr_mult)
   batch_sizes     () or sequences per step: every neural member is also repeated per batch size (run ids
-                  `-b16`); with seeds and lr_multipliers the inner grid of a point (results.POINT)
+                  `-b16`; train.eval_batches scaled so that every member is held out on the eval windows
+                  of data.batch_size x train.eval_batches); with seeds and lr_multipliers a point's inner grid
   rule            per-size optimizer rule, applied after `overrides`:
                     lr = rule.lr * (rule.width / width) ** rule.lr_exponent   (width: d_model or DNN width;
                     lr_exponent 1 is the 1/width rule, 0 a fixed lr), times the member's lr multiplier;
@@ -315,7 +316,8 @@ def _apply_rule(c: ml_collections.ConfigDict, s: ml_collections.ConfigDict, lr_m
     b = r.batch_size * (_n(c, s.param_count) / r.batch_params) ** r.batch_exponent
     b = int(min(max(round(b / r.batch_multiple) * r.batch_multiple, r.batch_min), r.batch_max))
     c.data.batch_size = b
-  if batch is not None:  # a member of `batch_sizes`
+  if batch is not None:  # a member of `batch_sizes`: held out on the same windows whatever its batch size
+    c.train.eval_batches = max(1, round(c.train.eval_batches * c.data.batch_size / batch))
     c.data.batch_size = int(batch)
   if c.data.batch_size % c.train.accum_steps:
     c.train.accum_steps = 1
