@@ -9,11 +9,12 @@ within 0.25 % of its best loss (DeepSeek's near-optimal band), takes the band's 
 fits lr_opt(C) = k C^a and B_opt(C) = k' C^b (B in tokens) with bootstrap 95 % intervals.
 DeepSeek: lr_opt = 0.3118 C^-0.125, B_opt = 0.292 C^0.3271 (C 1e17 .. 2e19 FLOPs).
 
-What differs here: budgets of 2e10 .. 3e11 FLOPs (7 to 8 decades below DeepSeek's), byte-level GPTs of
-3e3 .. 1.2e4 non-embedding parameters, a 2x lr grid and a 2x batch grid. Over a 15x range of C DeepSeek's
-exponents move lr_opt by 0.71x and B_opt by 2.4x, less than about one grid step: the intervals on a and b
-say how much a CPU-sized grid can tell, and the printout says at how many budgets the grid bracketed the
-optimum (a best run at the edge of the values tried means the optimum lies outside them).
+What differs here: budgets of 1e10 .. 3e11 FLOPs (6 to 9 decades below DeepSeek's 1e17 .. 2e19), byte-level
+GPTs of 3.2e3 and 1.2e4 non-embedding parameters, batches of 64 .. 512 tokens (DeepSeek: millions), a 2x lr
+grid and a 2x batch grid. Over a 30x range of C DeepSeek's exponents move lr_opt by 0.65x and B_opt by
+3x: one to two grid steps. The intervals on a and b say how much a CPU-sized grid can tell, and the
+printout says at how many budgets the grid bracketed the best (lr, batch) (a best run at the edge of the
+values tried means the optimum lies outside them).
 
 Writes fit.json, hparams.png (DeepSeek Fig. 3: lr and batch vs C, near-optimal runs, band centres, the
 fitted lines with their bands and DeepSeek's) and loss_vs_flops.png (every run's learning curve; each

@@ -10,15 +10,16 @@ embedding and attention FLOPs that 6 N omits, so r here is not D/N); the size gr
 packed into one vmapped step). Budget, size, lr and batch are each run's tags and config;
 results.load marks each budget's best (lr, batch) and says when it sits at the grid's edge.
 
-Why these grids (measured 2026-12-02 on the 2-core AMD box, one budget each): at C = 8e10 (d32-L1) batch
-8 x 64 tokens beat 32 x 64 at every lr of 0.004 .. 0.032 (best 2.022 vs 2.220 nats/byte); at C = 3e10
-(d16-L1) batch 4 beat 16 at every lr (2.135 vs 2.240), its best lr at the grid's top (0.032, tied with
-0.016 to 0.03 %). So batch 2 / 4 / 8 and 5 lrs 0.004 .. 0.064. DeepSeek's B_opt = 0.292 C^0.327 tokens
-is 0.5k .. 1.7k over these budgets (above this grid: short runs here want many small steps) and
-lr_opt = 0.3118 C^-0.125 is 0.018 .. 0.012.
+Why these grids (measured 2026-12-02 on the 2-core AMD box, one budget at a time): at C = 8e10 (d32-L1)
+batch 8 x 64 tokens beat 32 x 64 at every lr of 0.004 .. 0.032 (best 2.022 vs 2.220 nats/byte); at 3e10
+(d16-L1) batch 4 beat 16 at every lr (2.135 vs 2.240); at 1e10 (d16-L1, batch 2 / 4 / 8 x 5 lrs) batch 2
+won (2.302 at lr 0.032; 0.064 was worse at every batch size, 2.51-2.59). Short runs of tiny models want
+many small steps: the batch grid reaches down to one sequence. DeepSeek's B_opt = 0.292 C^0.327 tokens is
+0.5k .. 1.7k over these budgets (above this grid) and lr_opt = 0.3118 C^-0.125 is 0.018 .. 0.012.
 
-  ''      4 budgets 1e10 .. 3e11 FLOPs, batch 2 / 4 / 8 x 64 tokens, 5 lrs 0.004 .. 0.064: 60 runs in 12
-          packed tasks (2 pinned workers), 4.7e4 packed steps
+  ''      4 budgets 1e10 .. 3e11 FLOPs, batch 1 / 2 / 4 / 8 x 64 tokens, 5 lrs 0.004 .. 0.064: 80 runs in 16
+          packed tasks (2 pinned workers), 1.0e5 packed steps; one budget's row of 3 tasks (1e10, batch
+          2 / 4 / 8) took 1.9 min wall with other jobs loading the box (load ~7 on 2 cores)
   'smoke' 2 budgets x 2 batch sizes x 2 lrs, 60-240 steps of 32-token windows (tests).
   'full'  5 budgets 1e17 .. 1e19, batch 64 .. 512 x 1024 tokens, 6 lrs, bf16 (GPUs).
 """
@@ -41,7 +42,7 @@ def get_config(arg: str = ""):
   s.tokens_per_param = 400.0
   s.rule.lr, s.rule.lr_exponent, s.rule.warmup_frac = LR, 0.0, 0.05  # one lr grid for every budget
   s.lr_multipliers = tuple(2.0 ** k for k in range(-2, 3))
-  s.batch_sizes = (2, 4, 8)
+  s.batch_sizes = (1, 2, 4, 8)
   seq, model = 64, dict(pos="rope")
   # Held out on 32 x 8 windows (16k tokens) at every batch size (ladders scale eval_batches per member):
   # the same windows for every run, so their differences are not eval-sample noise.
