@@ -679,7 +679,9 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
 
 def _edge_note(fdf, xc) -> str:
   edge = fdf[fdf["best_at_edge"].astype(str) != ""]
-  where = [f"{xc}={_g(float(r[xc]))}" + (f" budget={_g(float(r['budget']))}" if pd.notna(r.get("budget")) else "")
+  ladders = "sweep" in fdf.columns and fdf["sweep"].nunique() > 1  # the same size in several ladders
+  where = [(f"{r['sweep']} " if ladders else "") + f"{xc}={_g(float(r[xc]))}"
+           + (f" budget={_g(float(r['budget']))}" if pd.notna(r.get("budget")) else "")
            + f" ({r['best_at_edge']})" for _, r in edge.iterrows()]
   return (f"{len(edge)} of {len(fdf)} points have their best run at the edge of the inner grid (the optimum "
           f"was not bracketed; widen the grid there): " + ", ".join(where))

@@ -174,9 +174,10 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
     top = py == pd.Series(py).groupby(px).transform("min").to_numpy()  # the fitted point of each size
     if (~top).any():
       ax.scatter(px[~top], py[~top], color=colors[fam], alpha=0.45, s=14, marker=marker, lw=0, zorder=2,
-                 label=f"{fam}: other training lengths of a size")
-    ax.scatter(px[top & ~edge], py[top & ~edge], color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
-               zorder=3, label=fam + ("" if xc == x else f" (x = {xc})"))
+                 label=f"{fam}: other points of a size (training length, ladder)")
+    if (top & ~edge).any():
+      ax.scatter(px[top & ~edge], py[top & ~edge], color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
+                 zorder=3, label=fam + ("" if xc == x else f" (x = {xc})"))
     if (top & edge).any():
       ax.scatter(px[top & edge], py[top & edge], facecolor="white", edgecolor=colors[fam], s=30, marker=marker,
                  lw=1.2, zorder=3, gid=f"edge:{fam}", label=f"{fam}: {_edge_label(int((top & edge).sum()))}")
