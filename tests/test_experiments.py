@@ -18,12 +18,12 @@ sys.path.insert(0, ROOT)
 from experiments import common  # noqa: E402
 from scaling import results  # noqa: E402
 from scaling.baselines import run as baseline_run  # noqa: E402
-from scaling.sweep import ladders  # noqa: E402
+from scaling.sweep import ladders, packed  # noqa: E402
 
 SCRIPTS = ("kaplan_scaling", "chinchilla_isoflop", "families", "classic_vs_neural", "known_entropy",
-           "cooldown_branches", "mu_transfer", "data_constrained")
+           "cooldown_branches", "mu_transfer", "data_constrained", "hparam_scaling")
 CONFIGS = ("kaplan", "chinchilla", "known_entropy", "families_lm", "classic_vs_dnn", "mu_transfer",
-           "data_constrained")  # configs/sweeps/
+           "data_constrained", "hparam_scaling")  # configs/sweeps/
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -34,8 +34,8 @@ def test_sweep_configs_expand(data_dir, name):
     s = common.sweep_config(name, scale)
     runs = ladders.expand(s)
     assert runs and len({r for r, _ in runs}) == len(runs)
-    if scale == "smoke":  # 3 sizes per ladder (x 2 budgets for the IsoFLOP grid; mu_transfer: 3 lrs)
-      assert len(runs) <= 6 * max(1, len(s.ladders))
+    if scale == "smoke":  # <= 6 compiled tasks per ladder: 3 sizes (x 2 budgets for an IsoFLOP grid), lrs packed
+      assert len(packed.groups(runs, s.pack)) <= 6 * max(1, len(s.ladders))
   full = common.sweep_config(name, "full")
   for sub in full.ladders.values() if full.ladders else [full]:
     ladders.validate(sub)
@@ -208,3 +208,16 @@ def test_data_constrained_smoke(data_dir, tmp_path, capsys):
   assert f["stage1"]["n"] == 8 and f["repeated"] == 4 and f["params"]["R_D_star"] > 0
   assert [(r["U"], r["epochs"]) for r in fit["table"]] == [(u, e) for u in (1280, 2560) for e in (1, 2, 4)]
   assert "R_D* = " in out and "cooldown branches:" in out
+
+
+@pytest.mark.slow
+def test_hparam_scaling_smoke(data_dir, tmp_path):
+  d = str(tmp_path / "hparam_scaling")
+  fit = _smoke("hparam_scaling", d)
+  _check(d, fit, {"gpt"}, ["hparams", "loss_vs_flops"])
+  h = fit["fits"]["hparams/gpt"]
+  assert {"a_lr", "k_lr", "a_B", "k_B"} <= set(h["params"]) and h["budgets"] == [1.5e9, 3e9]
+  assert [b["runs"] for b in h["per_budget"]] == [4, 4]  # 2 lrs x 2 batch sizes per budget
+  df = results.load(d)
+  assert df.groupby("budget")["is_best"].sum().tolist() == [1, 1]  # one best (lr, batch) per budget
+  assert set(fit["best_at_edge_per_budget"]) == {"1.5e+09", "3e+09"} and "deepseek2024" in fit["reference"]

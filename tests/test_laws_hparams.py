@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scaling import io
@@ -99,3 +100,59 @@ def test_best_per_point_edge_and_fit_sweep_hparams(tmp_path):
   assert h["budgets"] == [1e12, 1e13] and h["per_budget"][0]["runs"] == 9
   assert "a_B" not in h["params"]  # one batch size everywhere
   assert json.load(open(os.path.join(d, "fit.json")))["fits"]["hparams/gpt"]["law"] == "hparams"
+
+
+def test_best_setting_is_chosen_by_its_mean_over_seeds():
+  """lr 1e-3 has the single lowest run (seed noise) but lr 2e-3 the lower mean over 3 seeds: every seed of
+  2e-3 is_best, a diverged seed disqualifies its setting, and the fits see one row per point, the mean."""
+  rows = []
+  for N in (1e4, 3e4, 1e5):
+    base = 3.0 * (N / 1e4) ** -0.1
+    for lr, offs in ((1e-3, (-0.02, 0.05, 0.05)), (2e-3, (0.0, 0.0, 0.01)), (4e-3, (-0.03, 0.0, 0.0))):
+      for s, o in enumerate(offs):
+        diverged = lr == 4e-3 and s == 2
+        rows.append(dict(run_id=f"N{N:g}-lr{lr:g}-s{s}", family="gpt", params=N, params_nonembed=N, tokens=1e6,
+                         lr=lr, batch_size=8, seed=s, status="diverged" if diverged else "completed",
+                         eval_loss=float("nan") if diverged else base + o))
+  df = results.mark_best(pd.DataFrame(rows))
+  best = df[df["is_best"]]
+  assert len(best) == 9 and (best["lr"] == 2e-3).all()
+  assert (df["best_at_edge"] == "").all()  # 2e-3 lies inside 1e-3 .. 4e-3
+  pts = results.best_points(df)
+  assert len(pts) == 3 and (pts["seeds"] == 3).all()
+  means = np.array([3.0 * (N / 1e4) ** -0.1 + 0.01 / 3 for N in (1e4, 3e4, 1e5)])
+  np.testing.assert_allclose(pts.sort_values("params")["eval_loss"], means, rtol=1e-12)
+  f = fit.fit_frame(df, law="kaplan", n_boot=0)
+  assert len(f["run_ids"]) == 9  # every seed of the best setting went into the fit
+  ref = fit.kaplan(np.array([1e4, 3e4, 1e5]), means, x_name="params_nonembed", n_boot=0)
+  assert f["fits"]["kaplan/gpt"]["params"]["alpha"] == pytest.approx(ref["params"]["alpha"], rel=1e-9)
+  # Without its diverged seed, lr 4e-3 (mean -0.015) beats 2e-3: the divergence is what kept it out.
+  df2 = results.mark_best(pd.DataFrame([r for r in rows if r["status"] == "completed"]))
+  assert (df2.loc[df2["is_best"], "lr"] == 4e-3).all()
+
+
+def test_hparams_figure_and_plot_sweep(tmp_path):
+  """DeepSeek Fig. 3 from a sweep with an lr x batch grid per budget: the near-optimal runs, one band centre
+  per budget and the fitted line in each panel; `scaling plot` writes it."""
+  from scaling.laws import plot, plot_hparams
+  d = str(tmp_path)
+  io.atomic_write_json(os.path.join(d, "sweep.json"), {"name": "s"})
+  for C in (1e12, 1e13, 1e14):
+    lr0, b0 = K_LR * C ** A_LR, K_B * C ** A_B / 128  # the optimum, in sequences of 128 tokens
+    for lr in lr0 * 2.0 ** np.arange(-2, 3):
+      for batch in (4, 8, 16, 32):
+        loss = 3.0 * C ** -0.05 * (1 + 0.01 * np.log(lr / lr0) ** 2 + 0.01 * np.log(batch / b0) ** 2)
+        _write(d, f"C{C:.0e}-lr{lr:.3g}-b{batch}", params=1e4, lr=lr, batch=batch, loss=loss, budget=C)
+  f = fit.fit_sweep(d, law="hparams", n_boot=20)
+  h = f["fits"]["hparams/gpt"]
+  fig = plot_hparams.figure(results.load(d), fit.load_fit(d), "gpt")
+  for ax, name in zip(fig.axes, ("lr", "B")):
+    by = {c.get_gid(): len(c.get_offsets()) for c in ax.collections if c.get_gid()}
+    assert by["grid"] == 60 and by["near-optimal"] == sum(b["near_optimal"] for b in h["per_budget"])
+    assert by["centre"] == 3
+    line = next(l for l in ax.get_lines() if l.get_gid() == "fit")
+    cs, ys = line.get_data()
+    assert ys == pytest.approx(h["params"][f"k_{name}"] * cs ** h["params"][f"a_{name}"])
+  assert plot_hparams.figure(results.load(d), None, "gpt") is None
+  names = {os.path.basename(p) for p in plot.plot_sweep(d)}
+  assert "hparams_gpt.png" in names

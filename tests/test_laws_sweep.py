@@ -207,3 +207,43 @@ def test_isoflop_figure_marks_each_budgets_parabola_and_minimum(sweep, fitted):
   assert stars == budgets
   for a in fig.axes:
     assert _fits_inside(fig, a, a.get_legend())
+
+
+def _with_lr_grid(df):
+  """The synthetic sweep's GPT runs at lr 1e-3, each point given two more lrs (5e-4, 2e-3) that lose by 3-5 %;
+  at the smallest size of every budget 2e-3 wins instead (the optimum at the grid's edge)."""
+  import pandas as pd
+  gpt = df[(df["family"] == "gpt") & (df["status"] == "completed")].assign(lr=1e-3)
+  small = gpt["params_nonembed"] == gpt.groupby("budget")["params_nonembed"].transform("min")
+  extra = [gpt.assign(lr=lr, run_id=gpt["run_id"] + f"-lr{lr:g}", eval_loss=gpt["eval_loss"] * f)
+           for lr, f in ((5e-4, 1.05), (2e-3, 1.03))]
+  extra[1].loc[small, "eval_loss"] = gpt.loc[small, "eval_loss"] * 0.99
+  return results.mark_best(pd.concat([df.drop(columns=["is_best", "best_at_edge"]).assign(lr=1e-3), *extra],
+                                     ignore_index=True)), int(small.sum()), len(gpt)
+
+
+def _gid_points(ax, prefix):
+  return sum(len(c.get_offsets()) for c in ax.collections if (c.get_gid() or "").startswith(prefix)) + sum(
+      len(l.get_xdata()) for l in ax.get_lines() if (l.get_gid() or "").startswith(prefix))
+
+
+def test_figures_draw_each_points_inner_grid_faintly_and_flag_edges(sweep, fitted):
+  d, _ = sweep
+  df, curves, f = results.load(d), results.load_curves(d), fit.load_fit(d)
+  grid_df, n_edge, n_points = _with_lr_grid(df)
+  # Without an inner grid: no faint points, no edge flags.
+  for fig in (plot.loss_vs_size_figure(df, f), plot.isoflop_figure(df, f, "gpt"),
+              plot.loss_vs_flops_figure(df, curves, f)):
+    for ax in fig.axes:
+      assert _gid_points(ax, "inner-grid:") == 0 and _gid_points(ax, "edge") == 0
+  ax = plot.loss_vs_size_figure(grid_df, f).axes[0]
+  assert _gid_points(ax, "inner-grid:gpt") == 2 * n_points  # the two losing lrs of every point
+  labels = [t.get_text() for t in ax.get_legend().get_texts()]
+  assert "gpt: rest of each point's grid (lr)" in labels
+  # Only sizes whose best point is the fitted one (lowest loss of its size) are drawn big; edges among them open.
+  assert _gid_points(ax, "edge:gpt") >= 1 and any("optimum not bracketed" in t for t in labels)
+  ax = plot.isoflop_figure(grid_df, f, "gpt").axes[0]
+  assert _gid_points(ax, "inner-grid:") == 2 * n_points and _gid_points(ax, "edge:") == n_edge
+  assert any(t.get_text() == "rest of each point's grid (lr)" for t in ax.get_legend().get_texts())
+  ax = next(a for a in plot.loss_vs_flops_figure(grid_df, curves, f).axes if a.get_title().startswith("gpt"))
+  assert _gid_points(ax, "inner-grid:final loss") == 2 * n_points and _gid_points(ax, "edge") == n_edge

@@ -142,6 +142,35 @@ def test_pack_groups_only_runs_that_differ_in_seed_and_lr(data_dir):
   assert sorted(g) == sorted([[nano[0], nano[1]], [nano[2]], [nano[3]]])
 
 
+def test_batch_sizes_are_an_inner_grid_that_packs_per_batch(data_dir):
+  """batch_sizes repeats every member per batch size (run id -b<B>, each trained to the same FLOP budget);
+  packing groups the lrs of one batch size only (a vmapped step has one batch shape)."""
+  s = tiny(kind="isoflop", budgets=(3e10,), sizes_per_budget=1, lr_multipliers=(0.5, 1.0), batch_sizes=(8, 16),
+           pack=4, flops_tolerance=0.2)
+  runs = ladders.expand(s)
+  assert len(runs) == 4 and len({r for r, _ in runs}) == 4
+  for run_id, c in runs:
+    assert re.fullmatch(rf"gpt-d\d+-L\d+-C3\.0e10-lrx(0\.5|1)-b{c.data.batch_size}-s0", run_id), run_id
+    assert abs(ladders.plan(c)["flops"] / 3e10 - 1) < 0.2
+  assert {c.data.batch_size for _, c in runs} == {8, 16}
+  # The same held-out windows at every batch size: tiny()'s batch 8 x the default 8 eval batches.
+  assert {c.data.batch_size * c.train.eval_batches for _, c in runs} == {64}
+  from scaling.data import pipeline
+  held_out = [np.concatenate([np.asarray(b["inputs"]) for _, b in zip(range(c.train.eval_batches), pipeline.make_loader(
+      c.data, split="validation", seed=0, shuffle=False, num_epochs=1))]) for _, c in runs[:2]]
+  assert held_out[0].shape[0] == 64 and np.array_equal(*held_out)
+  cfg = dict(runs)
+  groups = packed.groups(runs, 4)
+  assert sorted(len(g) for g in groups) == [2, 2]
+  assert all(len({cfg[r].data.batch_size for r in g}) == 1 for g in groups)
+  with pytest.raises(ValueError, match=r"^batch_sizes: .*allowed: "):
+    ladders.expand(tiny(sizes=("nano",), batch_sizes=(8, 0)))
+  bad = tiny(sizes=("nano",), batch_sizes=(8, 16))
+  bad.rule.batch_size = 32
+  with pytest.raises(ValueError, match=r"^batch_sizes: .*rule.batch_size"):
+    ladders.expand(bad)
+
+
 def _dead_pid() -> int:
   p = subprocess.Popen([sys.executable, "-c", "pass"])
   p.wait()

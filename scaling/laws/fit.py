@@ -562,8 +562,8 @@ def _col(fdf: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _min_per_size(xv: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Lowest loss at each size. On `is_best` runs (one per point) this only chooses between training
-  lengths (the longest-trained model of the size); the inner grid was settled by results.mark_best."""
+  """Lowest loss at each size. On results.best_points (one row per point) this only chooses between
+  training lengths (the longest-trained model of the size); the inner grid was settled by mark_best."""
   _values("loss", yv)
   u, inv = np.unique(xv, return_inverse=True)
   best = np.full(u.size, np.inf)
@@ -598,9 +598,11 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
   done = df[df["status"] == "completed"] if "status" in df.columns else df
   if done.empty:
     raise ValueError("results: no completed runs to fit")
-  # Every law but hparams (which reads the whole inner grid) fits each point's best run.
-  done = done if law == "hparams" else done[done["is_best"].astype(bool)]
-  out = dict(law=law, x=x, loss=loss, n_boot=n_boot, seed=seed, run_ids=sorted(map(str, done["run_id"])),
+  # Every law but hparams (which reads the whole inner grid) fits one row per point: its best setting,
+  # the loss averaged over that setting's seeds (run_ids: every run that went into the fit).
+  used = done if law == "hparams" else done[done["is_best"].astype(bool)]
+  done = used if law == "hparams" else results.best_points(used, loss)
+  out = dict(law=law, x=x, loss=loss, n_boot=n_boot, seed=seed, run_ids=sorted(map(str, used["run_id"])),
              fits={}, extrapolation={}, skipped={}, best_at_edge={})
   boot = dict(n_boot=n_boot, seed=seed)
 
@@ -677,7 +679,9 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
 
 def _edge_note(fdf, xc) -> str:
   edge = fdf[fdf["best_at_edge"].astype(str) != ""]
-  where = [f"{xc}={_g(float(r[xc]))}" + (f" budget={_g(float(r['budget']))}" if pd.notna(r.get("budget")) else "")
+  ladders = "sweep" in fdf.columns and fdf["sweep"].nunique() > 1  # the same size in several ladders
+  where = [(f"{r['sweep']} " if ladders else "") + f"{xc}={_g(float(r[xc]))}"
+           + (f" budget={_g(float(r['budget']))}" if pd.notna(r.get("budget")) else "")
            + f" ({r['best_at_edge']})" for _, r in edge.iterrows()]
   return (f"{len(edge)} of {len(fdf)} points have their best run at the edge of the inner grid (the optimum "
           f"was not bracketed; widen the grid there): " + ", ".join(where))
@@ -742,10 +746,11 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
               seed: int = 0, loss: str = "eval_loss") -> dict:
   """Loads SWEEP_DIR's results, fits, writes SWEEP_DIR/fit.json atomically, returns the dict.
 
-  Every law fits each point's best run (`is_best`, results.mark_best: the inner grid of lr / batch /
-  warmup / seed is settled first; fit.json's `best_at_edge` names points whose best sits at the grid's
-  edge), except 'hparams', which reads the whole grid (scaling/laws/hparams.py); 'data_constrained' is
-  scaling/laws/data_constrained.py (needs a `unique_tokens` column).
+  Every law fits each point's best setting (`is_best`, results.mark_best: the inner grid of lr / batch /
+  warmup is settled first, by the mean loss over seeds, which results.best_points fits; fit.json's
+  `best_at_edge` names points whose best sits at the grid's edge), except 'hparams', which reads the
+  whole grid (scaling/laws/hparams.py); 'data_constrained' is scaling/laws/data_constrained.py (needs a
+  `unique_tokens` column).
   law 'auto': 'power' per family (x = `x`, lowest loss per size; `params` for families without `x`),
   the extrapolation check, power laws in `train_examples` for data ladders, and, for families with
   runs at >= 2 `budget` values, approaches 1-3 and a power law in FLOPs of the lowest loss per budget.

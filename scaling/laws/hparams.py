@@ -93,12 +93,10 @@ def check_columns(df: pd.DataFrame) -> None:
                      "(this project's training loop writes it)")
 
 
-def fit_frame(fdf: pd.DataFrame, *, x: str = "", loss: str = "eval_loss", n_boot: int = 200, seed: int = 0,
-              band: float = BAND, method: str = "centre") -> dict:
-  """fit_hparams on one family's completed runs (all of them, not only the best per point).
-
-  C: the `budget` tag of FLOP-budgeted runs (IsoFLOP grids), else the median FLOPs of the run's point
-  (its inner grid differs in FLOPs only by step rounding). Batch in tokens: tokens / steps."""
+def inputs(fdf: pd.DataFrame, loss: str = "eval_loss") -> tuple[np.ndarray, ...]:
+  """(C, lr, batch tokens, loss) per run of one family. C: the `budget` tag of FLOP-budgeted runs (IsoFLOP
+  grids), else the median FLOPs of the run's point (its inner grid differs in FLOPs only by step
+  rounding). Batch in tokens: tokens / steps."""
   check_columns(fdf)
   flops = pd.to_numeric(fdf["flops"], errors="coerce")
   C = flops.groupby(results.point_ids(fdf)).transform("median")
@@ -106,5 +104,11 @@ def fit_frame(fdf: pd.DataFrame, *, x: str = "", loss: str = "eval_loss", n_boot
     by_flops = fdf["budget_unit"] == "flops"
     C = C.where(~by_flops, pd.to_numeric(fdf["budget"], errors="coerce"))
   batch = pd.to_numeric(fdf["tokens"], errors="coerce") / pd.to_numeric(fdf["steps"], errors="coerce")
-  return fit_hparams(C, fit._col(fdf, "lr"), batch, fit._col(fdf, loss), band=band, method=method,
-                     n_boot=n_boot, seed=seed)
+  return (C.to_numpy(dtype=np.float64), fit._col(fdf, "lr"), batch.to_numpy(dtype=np.float64),
+          fit._col(fdf, loss))
+
+
+def fit_frame(fdf: pd.DataFrame, *, x: str = "", loss: str = "eval_loss", n_boot: int = 200, seed: int = 0,
+              band: float = BAND, method: str = "centre") -> dict:
+  """fit_hparams on one family's completed runs (all of them, not only the best per point; see `inputs`)."""
+  return fit_hparams(*inputs(fdf, loss), band=band, method=method, n_boot=n_boot, seed=seed)

@@ -87,6 +87,41 @@ def _completed(df: pd.DataFrame, loss: str) -> pd.DataFrame:
   return done[np.isfinite(_num(done, loss))]
 
 
+# Inner-grid columns named in the legend of the faint runs.
+INNER = {"lr": "lr", "batch_size": "batch size", "train.warmup_steps": "warmup", "seed": "seed"}
+
+
+def _split_grid(fdf: pd.DataFrame, loss: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+  """Completed runs -> (one row per point, its best setting: results.best_points; the other runs of the
+  points' inner grids, drawn faintly behind them; what those grids vary, e.g. 'lr, seed')."""
+  if "is_best" not in fdf.columns:
+    fdf = results.mark_best(fdf, loss)
+  pid = results.point_ids(fdf)
+  best = fdf["is_best"].astype(bool).to_numpy()
+  n_best = pd.Series(best).groupby(pid).transform("sum").to_numpy()
+  grid = fdf[~best | (n_best > 1)]  # a best setting with several seeds: its point is their mean
+  multi = pd.Series(pid).duplicated(keep=False).to_numpy()
+  varied = [name for c, name in INNER.items()
+            if c in fdf.columns and multi.any() and (fdf[multi].groupby(pid[multi])[c].nunique() > 1).any()]
+  return results.best_points(fdf, loss), grid, ", ".join(varied)
+
+
+def _at_edge(pts: pd.DataFrame) -> np.ndarray:
+  return (pts["best_at_edge"].fillna("").astype(str) != "").to_numpy() if "best_at_edge" in pts.columns \
+      else np.zeros(len(pts), bool)
+
+
+def _draw_grid(ax, grid: pd.DataFrame, x: str, y: str, color, varied: str, who: str, marker: str = "o"):
+  """The rest of each point's inner grid: small, light, the family's colour, under everything else."""
+  if len(grid):
+    ax.scatter(_num(grid, x), _num(grid, y), color=color, alpha=0.3, s=9, marker=marker, lw=0, zorder=1,
+               gid=f"inner-grid:{who}", label=f"{who}: rest of each point's grid ({varied or 'inner grid'})")
+
+
+def _edge_label(n: int) -> str:
+  return f"best at its grid's edge ({n} point{'s' * (n != 1)}; optimum not bracketed)"
+
+
 def _fits(fit: dict | None) -> dict:
   return (fit or {}).get("fits", {})
 
@@ -118,7 +153,8 @@ def _params_text(f: dict, names=("E", "alpha")) -> str:
 def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "params_nonembed",
                         loss: str = "eval_loss") -> Figure | None:
   """Loss vs model size for every family (classic baselines included), the lowest loss per size
-  highlighted, power-law fits with 95 % bootstrap bands (dashed past the largest size)."""
+  highlighted (open where its best lr / batch sat at the edge of the values tried), the rest of each
+  point's inner grid faint behind it, power-law fits with 95 % bootstrap bands (dashed past the largest size)."""
   done = _completed(df, loss)
   if done.empty:
     return None
@@ -132,11 +168,20 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
     if not ok.any():
       continue
     marker = "s" if fam in CLASSIC else "o"
-    ax.scatter(xs[ok], ys[ok], color=colors[fam], alpha=0.3, s=14, marker=marker, lw=0,
-               label=None if len(np.unique(xs[ok])) == ok.sum() else f"{fam}: other runs of a size (faint)")
-    u, best = fit_lib._min_per_size(xs[ok], ys[ok])
-    ax.scatter(u, best, color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
-               label=fam + ("" if xc == x else f" (x = {xc})"))
+    pts, grid, varied = _split_grid(fdf[ok], loss)
+    _draw_grid(ax, grid, xc, loss, colors[fam], varied, fam, marker)
+    px, py, edge = _num(pts, xc), _num(pts, loss), _at_edge(pts)
+    top = py == pd.Series(py).groupby(px).transform("min").to_numpy()  # the fitted point of each size
+    if (~top).any():
+      ax.scatter(px[~top], py[~top], color=colors[fam], alpha=0.45, s=14, marker=marker, lw=0, zorder=2,
+                 label=f"{fam}: other points of a size (training length, ladder)")
+    if (top & ~edge).any():
+      ax.scatter(px[top & ~edge], py[top & ~edge], color=colors[fam], s=30, marker=marker, edgecolor="k", lw=0.5,
+                 zorder=3, label=fam + ("" if xc == x else f" (x = {xc})"))
+    if (top & edge).any():
+      ax.scatter(px[top & edge], py[top & edge], facecolor="white", edgecolor=colors[fam], s=30, marker=marker,
+                 lw=1.2, zorder=3, gid=f"edge:{fam}", label=f"{fam}: {_edge_label(int((top & edge).sum()))}")
+    u, best = fit_lib._min_per_size(px, py)
     if f:
       _curve(ax, f, u.min(), u.max(), colors[fam], f"{f['law']} fit: {_params_text(f)}")
   ys = _num(done, loss)
@@ -186,19 +231,28 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     N, C, L = _num(fdf, xc), _num(fdf, "flops"), _num(fdf, loss)
     norm, cmap = _size_colors(N)
     color_of = dict(zip(fdf["run_id"], [cmap(norm(n)) if norm is not None and n > 0 else "gray" for n in N]))
+    pts, grid, varied = _split_grid(fdf, loss)  # best setting per point bold, the rest of its grid faint
     cv = curves[curves["run_id"].isin(color_of)] if curves is not None and "flops" in curves.columns else None
     metric = _curve_metric(cv, loss) if cv is not None else None
     if metric:
       cv = cv.dropna(subset=[metric, "flops"])
       cv = cv[_num(cv, "flops") > 0]
+      faint = set(grid["run_id"])
       for i, (rid, r) in enumerate(cv.groupby("run_id")):
-        ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], lw=0.9, alpha=0.75, gid=f"curve:{rid}",
+        ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], gid=f"curve:{rid}",
+                **(dict(lw=0.5, alpha=0.3) if rid in faint else dict(lw=0.9, alpha=0.75)),
                 label=f"{_label(metric)}, one curve per run" if i == 0 else None)
       fC, fL = fit_lib.frontier(_num(cv, "flops"), _num(cv, metric), cv["run_id"].to_numpy())
     else:
       fC, fL = fit_lib.frontier(C, L, fdf["run_id"].to_numpy())
-    ax.scatter(C, L, c=[color_of[r] for r in fdf["run_id"]], s=22, edgecolor="k", lw=0.5, zorder=3,
-               label=f"final {_label(loss)}")
+    _draw_grid(ax, grid, "flops", loss, [color_of[r] for r in grid["run_id"]], varied, "final loss")
+    edge = _at_edge(pts)
+    for sel, kw in ((~edge, dict(edgecolor="k", lw=0.5, label=f"final {_label(loss)}, best of each point")),
+                    (edge, dict(facecolor="white", lw=1.2, gid="edge", label=_edge_label(int(edge.sum()))))):
+      if sel.any():
+        cols = [color_of[r] for r in pts["run_id"][sel]]
+        ax.scatter(_num(pts, "flops")[sel], _num(pts, loss)[sel], s=22, zorder=3,
+                   **({"c": cols} if "facecolor" not in kw else {"edgecolors": cols}), **kw)
     ax.plot(fC, fL, color="k", lw=1.6, ls="-", zorder=4, gid="frontier",
             label="compute-efficient frontier" + (" (envelope)" if metric else ""))
     f = _fits(fit).get(f"power/{fam}/flops")
@@ -214,7 +268,7 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     if metric:  # the first steps of every run sit far above the rest: show losses up to 1.5x the worst final one
       top = max(np.nanmax(L), np.nanmax(fL[fC >= np.nanmin(C)]) if (fC >= np.nanmin(C)).any() else 0) * 1.5
       ax.set_ylim(top=min(ax.get_ylim()[1], top))
-    if norm is not None:
+    if norm is not None and np.unique(N[np.isfinite(N)]).size > 1:  # one size: nothing to tell apart
       fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc), fraction=0.05, pad=0.02)
     what = "learning curves" if metric else "final losses"
     _loglog(ax, "flops", loss, f"{fam}: {what} vs compute")
@@ -224,7 +278,8 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
 
 
 def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_loss") -> Figure | None:
-  """Chinchilla Figure 3: IsoFLOP profiles with their parabolas and minima; N_opt(C) and D_opt(C)
+  """Chinchilla Figure 3: IsoFLOP profiles (each point's best setting; the rest of its inner grid faint,
+  open where the best sat at the grid's edge) with their parabolas and minima; N_opt(C) and D_opt(C)
   from approaches 1, 2 and 3 with the fitted exponents and 95 % intervals."""
   fits = _fits(fit)
   f2, f1, f3 = (fits.get(f"approach{i}/{family}") for i in (2, 1, 3))
@@ -238,11 +293,18 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
   norm = matplotlib.colors.LogNorm(budgets.min(), max(budgets.max(), budgets.min() * 1.01))
   cmap = matplotlib.colormaps["plasma"]
   inside = np.array([b.get("in_range", True) for b in f2["per_budget"]])
+  pts, grid, varied = _split_grid(fdf, loss)
+  edge = _at_edge(pts)
   for b in f2["per_budget"]:
     col = cmap(0.85 * norm(b["C"]))
-    sel = _num(fdf, "budget") == b["C"]
-    N, L = _num(fdf[sel], xc), _num(fdf[sel], loss)
+    sel = _num(pts, "budget") == b["C"]
+    N, L = _num(pts[sel], xc), _num(pts[sel], loss)
     ax.plot(N[np.argsort(N)], L[np.argsort(N)], "o", color=col, ms=4, label=f"C = {b['C']:.2g} FLOPs")
+    if (sel & edge).any():
+      ax.plot(_num(pts[sel & edge], xc), _num(pts[sel & edge], loss), "o", color=col, mfc="white", ms=4, mew=1.2,
+              gid=f"edge:{b['C']:g}")
+    g = grid[_num(grid, "budget") == b["C"]]
+    ax.scatter(_num(g, xc), _num(g, loss), color=col, alpha=0.3, s=9, lw=0, zorder=1, gid=f"inner-grid:{b['C']:g}")
     u = np.linspace(np.log(N.min()) - 0.2, np.log(N.max()) + 0.2, 100)
     ax.plot(np.exp(u), np.polyval(b["coef"], u), color=col, lw=1, gid=f"parabola:{b['C']:g}")
     ax.scatter([b["N_opt"]], [b["loss_opt"]], marker="*", s=120, zorder=4, lw=0.8, gid=f"minimum:{b['C']:g}",
@@ -263,6 +325,12 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
   if not inside.all():
     handles.append(matplotlib.lines.Line2D([], [], color="gray", marker="*", ms=10, mfc="none", ls="",
                                            label="minimum outside the sizes tried"))
+  if len(grid):
+    handles.append(matplotlib.lines.Line2D([], [], color="gray", marker="o", ms=3, alpha=0.4, ls="",
+                                           label=f"rest of each point's grid ({varied or 'inner grid'})"))
+  if edge.any():
+    handles.append(matplotlib.lines.Line2D([], [], color="gray", marker="o", ms=4, mfc="white", ls="",
+                                           label=_edge_label(int(edge.sum()))))
   ax.legend(handles=handles, fontsize=7)
 
   cs = np.geomspace(budgets.min() / 3, budgets.max() * 30, 100)
@@ -389,8 +457,11 @@ def _fit_for(sweep_dir: str, df: pd.DataFrame, curves: pd.DataFrame) -> dict | N
   with the same settings (fit.json is left alone: writing it is `scaling fit`'s job)."""
   fit = fit_lib.load_fit(sweep_dir)
   done = df[df["status"] == "completed"]
-  if fit is not None and fit.get("run_ids") == sorted(map(str, done["run_id"])) and any(
-      "boot" in f for f in fit.get("fits", {}).values()):
+  # Current: fitted on completed runs, every best one among them (fit_sweep lists the best runs,
+  # the experiments every completed run).
+  ids = set(map(str, (fit or {}).get("run_ids", [])))
+  if fit is not None and set(map(str, done.loc[done["is_best"], "run_id"])) <= ids <= set(map(str, done["run_id"])) \
+      and any("boot" in f for f in fit.get("fits", {}).values()):
     return fit
   kw = {k: fit[k] for k in ("law", "x", "loss", "n_boot", "seed") if k in fit} if fit else {}
   try:
@@ -412,8 +483,10 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None) -> list[str]:
   figures = [("loss_vs_params", loss_vs_size_figure(df, fit, x=x, loss=loss)),
              ("loss_vs_flops", loss_vs_flops_figure(df, curves, fit, x=x, loss=loss)),
              ("loss_vs_train_examples", loss_vs_examples_figure(df, fit, loss=loss))]
+  from scaling.laws import plot_hparams  # it imports this module
   for fam in sorted(df["family"].dropna().unique()):
     figures.append((f"isoflop_{fam}", isoflop_figure(df, fit, fam, loss=loss) if fit else None))
+    figures.append((f"hparams_{fam}", plot_hparams.figure(df, fit, fam, loss=loss)))
     if len(curves):
       figures.append((f"learning_curves_{fam}", learning_curves_figure(curves, fam, loss=loss)))
   for name, fig in figures:

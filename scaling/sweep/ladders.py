@@ -25,6 +25,9 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
   param_count     which N `tokens_per_param` multiplies and numeric sizes target: 'nonembed' (Kaplan's
                   N) or 'total' (numeric sizes always target non-embedding params)
   seeds, lr_multipliers    every member is repeated per seed and per LR multiplier (tags.lr_mult)
+  batch_sizes     () or sequences per step: every neural member is also repeated per batch size (run ids
+                  `-b16`; train.eval_batches scaled so that every member is held out on the eval windows
+                  of data.batch_size x train.eval_batches); with seeds and lr_multipliers a point's inner grid
   rule            per-size optimizer rule, applied after `overrides`:
                     lr = rule.lr * (rule.width / width) ** rule.lr_exponent   (width: d_model or DNN width;
                     lr_exponent 1 is the 1/width rule, 0 a fixed lr), times the member's lr multiplier;
@@ -80,6 +83,7 @@ def defaults() -> ml_collections.ConfigDict:
   s.param_count = "nonembed"
   s.seeds = (0,)
   s.lr_multipliers = (1.0,)
+  s.batch_sizes = ()
   s.tokens = 0
   s.tokens_per_param = 20.0
   s.budgets = ()
@@ -173,6 +177,11 @@ def validate(s: ml_collections.ConfigDict) -> None:
   if not s.seeds or any(isinstance(x, bool) or not isinstance(x, int) for x in s.seeds):
     _fail("seeds", s.seeds, "a non-empty tuple of integers")
   _positive_numbers("lr_multipliers", s.lr_multipliers)
+  if s.batch_sizes:
+    if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in s.batch_sizes):
+      _fail("batch_sizes", s.batch_sizes, "() or a tuple of integers >= 1 (sequences per step)")
+    if s.family not in config_lib.NEURAL or s.rule.batch_size:
+      _fail("batch_sizes", s.batch_sizes, "() for baselines and with rule.batch_size (one batch rule at a time)")
   if s.kind == "params":
     if not isinstance(s.sizes, (tuple, list)) or not s.sizes:
       _fail("sizes", s.sizes, "a non-empty tuple of size names or target parameter counts")
@@ -296,7 +305,8 @@ def plan(c: ml_collections.ConfigDict) -> dict:
   return loop.plan(c, shapes(c))
 
 
-def _apply_rule(c: ml_collections.ConfigDict, s: ml_collections.ConfigDict, lr_mult: float) -> None:
+def _apply_rule(c: ml_collections.ConfigDict, s: ml_collections.ConfigDict, lr_mult: float,
+                batch: int | None = None) -> None:
   r = s.rule
   c.train.lr = float(r.lr * (r.width / _width(c)) ** r.lr_exponent * lr_mult)
   if r.warmup_steps >= 0:
@@ -307,8 +317,19 @@ def _apply_rule(c: ml_collections.ConfigDict, s: ml_collections.ConfigDict, lr_m
     b = r.batch_size * (_n(c, s.param_count) / r.batch_params) ** r.batch_exponent
     b = int(min(max(round(b / r.batch_multiple) * r.batch_multiple, r.batch_min), r.batch_max))
     c.data.batch_size = b
+  if batch is not None:  # a member of `batch_sizes`: held out on the same windows whatever its batch size
+    c.train.eval_batches = max(1, round(c.train.eval_batches * c.data.batch_size / batch))
+    c.data.batch_size = int(batch)
   if c.data.batch_size % c.train.accum_steps:
     c.train.accum_steps = 1
+
+
+def _inner(s):
+  """(lr multiplier, batch size or None, seed) of every member of a point's inner grid."""
+  for lr_mult in s.lr_multipliers:
+    for batch in s.batch_sizes or (None,):
+      for seed in s.seeds:
+        yield lr_mult, batch, seed
 
 
 def _finish(s, c, run_id_parts, seed, lr_mult, tags) -> tuple[str, ml_collections.ConfigDict]:
@@ -322,6 +343,7 @@ def _finish(s, c, run_id_parts, seed, lr_mult, tags) -> tuple[str, ml_collection
     c.train.progress = False  # the sweep's own bar reports progress
   config_lib.validate(c)
   lr = "" if len(s.lr_multipliers) == 1 and lr_mult == 1 else f"-lrx{lr_mult:g}"
+  lr += f"-b{c.data.batch_size}" if len(s.get("batch_sizes", ())) > 1 else ""
   u = c.get("data", {}).get("unique_tokens", 0)  # ladders that differ only in U (data-constrained) stay apart
   parts = [*run_id_parts, f"u{fmt(u)}"] if u else list(run_id_parts)
   return "-".join([c.family, _model_tag(c), *parts]) + f"{lr}-s{seed}", c
@@ -334,31 +356,30 @@ def _neural_budget(c, tokens: float | None = None, flops: float | None = None) -
 def _params_ladder(s):
   out = []
   for size in s.sizes:
-    for lr_mult in s.lr_multipliers:
-      for seed in s.seeds:
-        c = _member(s, size)
-        tags, parts = {}, []
-        if c.family in config_lib.NEURAL:
-          c = config_lib.finalize(c)
-          _apply_rule(c, s, lr_mult)
-          if s.tokens:
-            tokens = float(s.tokens)
-          elif s.tokens_per_param:
-            tokens = s.tokens_per_param * _n(c, s.param_count)
-            tags["tokens_per_param"] = float(s.tokens_per_param)
-          else:
-            tokens = None
-          if tokens:
-            _neural_budget(c, tokens=tokens)
-            tags.update(budget=float(tokens), budget_unit="tokens")
-            parts.append(f"t{fmt(tokens)}")
-          else:
-            parts.append(f"n{c.train.steps}")
-        elif s.tokens:
-          c.data.train_examples = int(s.tokens)
-          tags.update(budget=float(s.tokens), budget_unit="examples")
-          parts.append(f"n{fmt(s.tokens)}")
-        out.append(_finish(s, c, parts, seed, lr_mult, tags))
+    for lr_mult, batch, seed in _inner(s):
+      c = _member(s, size)
+      tags, parts = {}, []
+      if c.family in config_lib.NEURAL:
+        c = config_lib.finalize(c)
+        _apply_rule(c, s, lr_mult, batch)
+        if s.tokens:
+          tokens = float(s.tokens)
+        elif s.tokens_per_param:
+          tokens = s.tokens_per_param * _n(c, s.param_count)
+          tags["tokens_per_param"] = float(s.tokens_per_param)
+        else:
+          tokens = None
+        if tokens:
+          _neural_budget(c, tokens=tokens)
+          tags.update(budget=float(tokens), budget_unit="tokens")
+          parts.append(f"t{fmt(tokens)}")
+        else:
+          parts.append(f"n{c.train.steps}")
+      elif s.tokens:
+        c.data.train_examples = int(s.tokens)
+        tags.update(budget=float(s.tokens), budget_unit="examples")
+        parts.append(f"n{fmt(s.tokens)}")
+      out.append(_finish(s, c, parts, seed, lr_mult, tags))
   return out
 
 
@@ -368,38 +389,36 @@ def _isoflop(s):
     n_star = math.sqrt(C / (6 * s.tokens_per_param))
     targets = np.geomspace(n_star / s.spread, n_star * s.spread, s.sizes_per_budget)
     for target in targets:
-      for lr_mult in s.lr_multipliers:
-        for seed in s.seeds:
-          c = config_lib.finalize(_member(s, float(f"{target:.3g}")))
-          _apply_rule(c, s, lr_mult)
-          _neural_budget(c, flops=C)
-          p = plan(c)
-          # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
-          if abs(p["flops"] / C - 1) > s.flops_tolerance:
-            print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
-                  f"{p['flops']:.3g} FLOPs (off by more than flops_tolerance={s.flops_tolerance})")
-            continue
-          tags = dict(budget=float(C), budget_unit="flops", tokens_per_param=float(s.tokens_per_param),
-                      n_star=float(n_star))
-          out.append(_finish(s, c, [f"C{fmt(C)}"], seed, lr_mult, tags))
+      for lr_mult, batch, seed in _inner(s):
+        c = config_lib.finalize(_member(s, float(f"{target:.3g}")))
+        _apply_rule(c, s, lr_mult, batch)
+        _neural_budget(c, flops=C)
+        p = plan(c)
+        # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
+        if abs(p["flops"] / C - 1) > s.flops_tolerance:
+          print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
+                f"{p['flops']:.3g} FLOPs (off by more than flops_tolerance={s.flops_tolerance})")
+          continue
+        tags = dict(budget=float(C), budget_unit="flops", tokens_per_param=float(s.tokens_per_param),
+                    n_star=float(n_star))
+        out.append(_finish(s, c, [f"C{fmt(C)}"], seed, lr_mult, tags))
   return out
 
 
 def _data_ladder(s):
   out = []
   for tokens in s.token_budgets:
-    for lr_mult in s.lr_multipliers:
-      for seed in s.seeds:
-        c = _member(s, s.size)
-        if c.family in config_lib.NEURAL:
-          c = config_lib.finalize(c)
-          _apply_rule(c, s, lr_mult)
-          _neural_budget(c, tokens=tokens)
-          unit, part = "tokens", f"t{fmt(tokens)}"
-        else:
-          c.data.train_examples = int(tokens)
-          unit, part = "examples", f"n{fmt(tokens)}"
-        out.append(_finish(s, c, [part], seed, lr_mult, dict(budget=float(tokens), budget_unit=unit)))
+    for lr_mult, batch, seed in _inner(s):
+      c = _member(s, s.size)
+      if c.family in config_lib.NEURAL:
+        c = config_lib.finalize(c)
+        _apply_rule(c, s, lr_mult, batch)
+        _neural_budget(c, tokens=tokens)
+        unit, part = "tokens", f"t{fmt(tokens)}"
+      else:
+        c.data.train_examples = int(tokens)
+        unit, part = "examples", f"n{fmt(tokens)}"
+      out.append(_finish(s, c, [part], seed, lr_mult, dict(budget=float(tokens), budget_unit=unit)))
   return out
 
 

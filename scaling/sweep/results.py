@@ -8,10 +8,12 @@ aliases for the common ones (ALIASES), and the throughput summary (THROUGHPUT, N
 
 Best per point: runs that share a point of the scaling study (`POINT`: ladder, family, parameter
 count, training length, unique tokens, training examples) and differ only in learning rate, batch
-size, warmup or seed are that point's inner grid. `load` marks the lowest eval_loss among a point's
-completed runs `is_best`, and writes `best_at_edge` on every run of the point: '' when the best lr
-(and batch size) lies inside the values tried, else which one sits at which end ('lr largest of 3'):
-the optimum was not bracketed. The fits use the `is_best` runs.
+size, warmup or seed are that point's inner grid. A setting is one (lr, batch size, warmup): `load`
+marks every seed of the setting with the lowest mean eval_loss over its seeds `is_best` (the lowest
+single run would be a minimum over seed noise, biased low; a setting with a diverged seed is out), and
+writes `best_at_edge` on every run of the point: '' when the best lr (and batch size) lies inside the
+values tried, else which one sits at which end ('lr largest of 3'): the optimum was not bracketed.
+The fits use `best_points`: one row per point, its best setting's loss averaged over the seeds.
 """
 
 import glob
@@ -31,6 +33,8 @@ COLUMNS = [
 POINT = ("sweep", "family", "params", "params_nonembed", "length", "unique_tokens", "train_examples")
 # Inner-grid hyperparameters checked for the edge (columns: ALIASES below).
 HPARAMS = ("lr", "batch_size")
+# A point's runs with equal values here are one setting (seeds of it); columns that exist are used.
+SETTING = ("lr", "batch_size", "train.warmup_steps", "train.warmup_frac")
 TRIED = ("completed", "diverged")  # runs that say how their hyperparameters did (failed / unfinished do not)
 # Short names for the config fields one plots against most (NA where a family has no such field: the DNN
 # has width / depth, not d_model / n_layers).
@@ -104,30 +108,47 @@ def grid_edge(tried, value) -> str:
 
 
 def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
-  """A copy of df with `is_best` (lowest `loss`) and `best_at_edge` (see the module docstring)."""
+  """A copy of df with `is_best` (every seed of the best setting) and `best_at_edge` (module docstring)."""
   df = df.copy()
   pid = point_ids(df)
   loss = pd.to_numeric(df[loss], errors="coerce").to_numpy(dtype=np.float64)
   status = df["status"].to_numpy() if "status" in df.columns else np.full(len(df), "completed")
   ok = (status == "completed") & np.isfinite(loss)
+  # A diverged seed counts as an infinite loss: its setting's mean is infinite.
+  tried = ok | (status == "diverged")
+  setting = pd.factorize(pd.Series(["|".join(map(str, t)) for t in zip(
+      *(df[c].tolist() for c in SETTING if c in df.columns), [""] * len(df))], dtype=object))[0]
   is_best, edge = np.zeros(len(df), bool), np.full(len(df), "", dtype=object)
   for g in np.unique(pid):
     rows = np.flatnonzero(pid == g)
-    cand = rows[ok[rows]]
-    if not cand.size:
+    cand = rows[tried[rows]]
+    means = {k: np.mean(np.where(ok[cand[setting[cand] == k]], loss[cand[setting[cand] == k]], np.inf))
+             for k in np.unique(setting[cand])}
+    if not means or not np.isfinite(min(means.values())):
       continue
-    b = cand[np.argmin(loss[cand])]
-    is_best[b] = True
-    tried = rows[np.isin(status[rows], TRIED)]
+    best_rows = cand[(setting[cand] == min(means, key=means.get)) & ok[cand]]
+    is_best[best_rows] = True
+    b = best_rows[0]
+    tried_rows = rows[np.isin(status[rows], TRIED)]
     parts = []
     for h in HPARAMS:
       if h in df.columns:
-        where = grid_edge(df[h].to_numpy()[tried], pd.to_numeric(pd.Series([df[h].iloc[b]]), errors="coerce")[0])
+        where = grid_edge(df[h].to_numpy()[tried_rows], pd.to_numeric(pd.Series([df[h].iloc[b]]), errors="coerce")[0])
         if where:
           parts.append(f"{h} {where}")
     edge[rows] = "; ".join(parts)
   df["is_best"], df["best_at_edge"] = is_best, edge
   return df
+
+
+def best_points(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
+  """One row per point: its best setting (the `is_best` runs), with `loss` the mean over that setting's
+  seeds and `seeds` their number; the other columns are its first seed's run."""
+  best = df[df["is_best"].astype(bool)] if "is_best" in df.columns else mark_best(df, loss).query("is_best")
+  pid = pd.Series(point_ids(best), index=best.index)
+  mean = pd.to_numeric(best[loss], errors="coerce").groupby(pid).transform("mean")
+  out = best.assign(**{loss: mean, "seeds": pid.map(pid.value_counts())})
+  return out[~pid.duplicated().to_numpy()]
 
 
 def load(sweep_dir: str, *, status: str | None = None, trunks: bool = False) -> pd.DataFrame:
