@@ -132,8 +132,9 @@ def try_fit(fits: dict, skipped: dict, key: str, fn, *a, **kw) -> dict | None:
 
 
 def best_per_size(df: pd.DataFrame, x: str = "params_nonembed", loss: str = "eval_loss") -> pd.Series:
-  """The lowest loss at each size (its best-trained run): one point per size, indexed by x."""
-  return df.groupby(x)[loss].min().sort_index()
+  """The loss of each size's best setting (results.best_points: its lowest-loss lr / batch, averaged over
+  seeds, not the luckiest seed), indexed by x. A size trained for several lengths keeps its lowest."""
+  return results.best_points(df, loss).groupby(x)[loss].min().sort_index()
 
 
 def size_fit(fits: dict, skipped: dict, df: pd.DataFrame, family: str, *, law: str = "power",
