@@ -22,11 +22,14 @@ sweep: install
 
 # `slow` = the experiment smoke tests (minutes each, every experiment script end to end) and three long
 # end-to-end resume tests whose guarantees make test also checks more cheaply; `make test-all` runs them.
+# TEST_WORKERS processes (pytest-xdist; CI has 2 cores): most tests are a tiny compile or a subprocess that
+# leaves a core idle. --durations lists the slowest, so a test that grows shows in every CI log.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 -m "not slow" tests
 
 test-all: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
 
 clean:
 	rm -rf $(VENV) sweeps

@@ -12,6 +12,12 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
   """One dataset cache for the whole session (the embedded corpus is built once, then reused)."""
-  d = os.environ.get("SCALING_TEST_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
+  d = os.environ.get("SCALING_TEST_DATA_DIR")
+  if not d and os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n: the workers share one cache under the run's common temp root (corpus.build_lock makes
+    # the first worker build it while the others wait), instead of each building the corpus again.
+    d = str(tmp_path_factory.getbasetemp().parent / "tfds")
+    os.makedirs(d, exist_ok=True)
+  d = d or str(tmp_path_factory.mktemp("tfds"))
   os.environ["SCALING_DATA_DIR"] = d
   return d
