@@ -354,5 +354,10 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
     pad = -total % spec.batch_size
     if pad:
       ds = grain.MapDataset.concatenate([ds, grain.MapDataset.range(pad).map(lambda _: (-1, -1))])
-  ds = ds[process_index::process_count].batch(spec.batch_size // process_count).map(make)
+  per = spec.batch_size // process_count
+  ds = ds[process_index::process_count]
+  # grain's batch(1) of an endless dataset overflows computing its length (> sys.maxsize); one example per
+  # step is the same leading axis of size 1.
+  ds = ds.batch(per) if per > 1 else ds.map(lambda t: tuple(np.asarray(v)[None] for v in t))
+  ds = ds.map(make)
   return ds.to_iter_dataset(read_options)
