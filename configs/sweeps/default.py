@@ -14,6 +14,7 @@ use two cores well: two pinned runs train 1.35x the tokens/s of one unpinned), b
 
 import ml_collections
 
+from scaling.models import sizes
 from scaling.sweep import ladders
 
 
@@ -29,8 +30,8 @@ def _neural(family: str, sizes, width: int) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = ""):
-  if arg not in ("", "lrgrid"):
-    raise ValueError(f"config arg: {arg!r}; allowed: '' (make sweep), 'lrgrid'")
+  if arg not in ("", "lrgrid", "depth2"):
+    raise ValueError(f"config arg: {arg!r}; allowed: '' (make sweep), 'lrgrid', 'depth2'")
   s = ladders.defaults()
   s.name = "default"
   # 5 distinct rungs of from_params' grid, d16-L1 .. d64-L2 (a d80-L3 rung would double the wall time).
@@ -53,4 +54,17 @@ def get_config(arg: str = ""):
     for k in ("dnn", "ngram"):
       del s.ladders[k]
     s.ladders.gpt.lr_multipliers, s.pack = (0.25, 0.5, 1.0, 2.0), 4
+  if arg == "depth2":
+    # Every GPT 2 layers deep (d_model 16, 32, 48, 64, 80; the ladder above mixes 1- and 2-layer members),
+    # everything else as make sweep: does one depth give a cleaner L(N)? Measured in README.
+    s.name = "default_depth2"
+    gpt = s.ladders.gpt
+    for k in list(s.ladders.keys()):
+      del s.ladders[k]
+    for d in (16, 32, 48, 64, 80):
+      lad = ml_collections.ConfigDict(gpt.to_dict())
+      lad.sizes = ("nano",)
+      lad.overrides.model = ml_collections.ConfigDict(dict(
+          pos="rope", d_model=d, n_layers=2, n_heads=sizes._heads(d), d_ff=4 * d, max_len=128))
+      s.ladders[f"gpt_d{d}"] = lad
   return ladders.cpu_pool(s)
