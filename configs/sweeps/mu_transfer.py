@@ -5,7 +5,7 @@ One ladder per (parametrization, width): 2 layers, 4 heads (head dim grows with 
 the same lr grid (factors of 2 around `LR`) for every width, packed into one vmapped step per width.
 μP members use base_width = the smallest width, so the smallest SP and μP models are the same model.
 
-  ''      widths 16..128 (×8), 7 lrs 2^-3..2^3 x 3e-3, 1.3e5 tokens each (125 steps of 16 x 64) on the
+  ''      widths 16..128 (×8), 7 lrs 2^-2..2^4 x 3e-3, 1.3e5 tokens each (125 steps of 16 x 64) on the
           embedded stdlib corpus; CPU-sized (~10 min on 2 cores).
   'smoke' widths 16..128, 3 lrs, 8 steps (tests).
   'full'  widths 256..2048 (×8), 8 layers, 9 lrs, 2e8 tokens, 512-token windows, bf16 (GPUs).
@@ -25,7 +25,7 @@ def get_config(arg: str = ""):
   s = ladders.defaults()
   s.name = "mu_transfer" + (f"_{scale}" if scale else "")
   widths, layers, seq, batch, tokens = (16, 32, 64, 128), 2, 64, 16, 128_000
-  mults = tuple(2.0 ** k for k in range(-3, 4))
+  mults = tuple(2.0 ** k for k in range(-2, 5))  # 7.5e-4 .. 0.048: brackets both optima at every width (measured)
   if scale == "smoke":
     widths, seq, batch, tokens, mults = (16, 32, 64, 128), 32, 8, 8 * 8 * 32, (0.5, 1.0, 2.0)
   elif scale == "full":
