@@ -20,8 +20,9 @@ sweep: install
 	$(BIN)/scaling fit $(SWEEP_DIR)
 	$(BIN)/scaling plot $(SWEEP_DIR)
 
-# `slow` = the experiment smoke tests (minutes each, every experiment script end to end) and three long
-# end-to-end resume tests whose guarantees make test also checks more cheaply; `make test-all` runs them.
+# `slow` = the experiment smoke tests (minutes each, every experiment script end to end), three long
+# end-to-end resume tests whose guarantees make test also checks more cheaply, and the downstream
+# fine-tuning ladder (pretrained beats scratch); `make test-all` runs them.
 # TEST_WORKERS processes (pytest-xdist; CI has 2 cores): most tests are a tiny compile or a subprocess that
 # leaves a core idle. --durations lists the slowest, so a test that grows shows in every CI log.
 TEST_WORKERS ?= 2

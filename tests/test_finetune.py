@@ -126,6 +126,7 @@ def ladder(tmp_path_factory, data_dir):
   return d, downstream.run_sweep(ladder_config(), d, progress=False)
 
 
+@pytest.mark.slow  # the downstream ladder: 2 pretrainings + 4 fine-tunes, ~3.5 min of make test's 2 cores
 def test_downstream_sweep_records_both_stages(ladder):
   d, df = ladder
   assert (df["status"] == "completed").all(), df[["run_id", "status"]]
@@ -153,6 +154,7 @@ def test_downstream_sweep_records_both_stages(ladder):
   assert list(t["pretrain_params_nonembed"]) == sorted(pre["params_nonembed"])
 
 
+@pytest.mark.slow  # the downstream ladder: 2 pretrainings + 4 fine-tunes, ~3.5 min of make test's 2 cores
 def test_pretrained_beats_scratch(ladder):
   """The d64 member (pretrained 600 steps, eval loss ~2.05 nats/byte) fine-tuned for 300 steps classifies
   better than the same architecture fine-tuned from scratch, in balanced accuracy on the validation and
@@ -172,6 +174,7 @@ def test_pretrained_beats_scratch(ladder):
   assert (val["pretrained"] + test["pretrained"]) - (val["scratch"] + test["scratch"]) > 0.02, (val, dict(test))
 
 
+@pytest.mark.slow  # the downstream ladder: 2 pretrainings + 4 fine-tunes, ~3.5 min of make test's 2 cores
 def test_relaunch_trains_nothing(ladder):
   d, df = ladder
   stamps = {r: os.path.getmtime(os.path.join(d, "finetune", "runs", r, "result.json"))
