@@ -36,6 +36,7 @@ _POLISH_FTOL = 1e-13  # L-BFGS stopping tolerance for the polished optimum and t
 LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3", "hparams", "data_constrained")
 _OWN_MODULE = ("hparams", "data_constrained")  # laws in scaling/laws/<law>.py, each with a fit_frame
 CI = (2.5, 97.5)
+BOOTSTRAPS = ("pairs", "residual")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,8 +80,9 @@ def _need_distinct(law: str, name: str, v: np.ndarray, k: int):
 
 def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
                       dtype=np.float64) -> lbfgs.ValueAndGrad:
-  """Huber(log L-hat - log L) summed with weights w ((N,) or (rows, N)), and its gradient."""
-  m = Z_NxM.shape[1]
+  """Huber(log L-hat - log L) summed with weights w ((N,) or (rows, N)), and its gradient. y_N may be
+  (rows, N) too: one set of targets per row (a residual bootstrap)."""
+  m, n = Z_NxM.shape[1], Z_NxM.shape[0]
   negZT_MxN = -np.ascontiguousarray(Z_NxM.T, dtype=dtype)
   y_N, w, delta = np.asarray(y_N, dtype), np.asarray(w, dtype), dtype(delta)
 
@@ -89,10 +91,11 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
   def fg(th_KxP, rows):
     th_KxP = th_KxP.astype(dtype, copy=False)
     ww = w if w.ndim == 1 else w[rows]
+    yy = y_N if y_N.ndim == 1 else y_N[rows]
     K = len(th_KxP)
     if buf.get("K", 0) < K:
-      buf.update(K=K, P=np.empty((K, m, len(y_N)), dtype), s=np.empty((K, len(y_N)), dtype),
-                 r=np.empty((K, len(y_N)), dtype), h=np.empty((K, len(y_N)), dtype))
+      buf.update(K=K, P=np.empty((K, m, n), dtype), s=np.empty((K, n), dtype),
+                 r=np.empty((K, n), dtype), h=np.empty((K, n), dtype))
     P_KxMxN, s_KxN, r_KxN, h_KxN = buf["P"][:K], buf["s"][:K], buf["r"][:K], buf["h"][:K]
     # Wild line-search trials overflow; they come back inf/NaN and the line search rejects them.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -104,7 +107,7 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
       for j in range(1, m):
         s_KxN += P_KxMxN[:, j]
       np.log(s_KxN, out=r_KxN)
-      r_KxN -= y_N
+      r_KxN -= yy
       # Huber: q = min(|r|, delta); h = q (|r| - q / 2)  (= r^2 / 2 inside delta, delta (|r| - delta / 2) outside)
       np.abs(r_KxN, out=h_KxN)
       q = np.minimum(h_KxN, delta)
@@ -123,10 +126,12 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
 
 
 def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8,
-                       W_BxN=None):
+                       W_BxN=None, resample="pairs"):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
   boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`). `W_BxN`: resample
   counts to use instead of drawing `n_boot` (a caller that resamples more than this fit sees).
+  resample='pairs' redraws runs; 'residual' keeps every x and adds redrawn residuals to the fit
+  (see `power`).
 
   The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
   best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
@@ -144,7 +149,11 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
   boot = np.zeros((0, len(theta)))
-  if W_BxN is None and n_boot:
+  Y_BxN = y_N
+  if resample == "residual" and n_boot:
+    Y_BxN = _residual_targets(Z_NxM, y_N, theta, n_boot, np.random.default_rng(seed))
+    W_BxN = np.ones_like(Y_BxN)
+  elif W_BxN is None and n_boot:
     rng = np.random.default_rng(seed)
     W_BxN = rng.multinomial(len(y_N), np.full(len(y_N), 1 / len(y_N)), size=n_boot).astype(np.float64)
   if W_BxN is not None and len(W_BxN):
@@ -155,7 +164,8 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
     if theta[0] < np.log(0.01) + y_N.min():
       starts.append(np.concatenate([[np.log(0.01) + y_N.min()], theta[1:]]))
     S = len(starts)
-    fgb = _sum_of_powers_fg(Z_NxM, y_N, np.repeat(W_BxN, S, axis=0), delta)
+    fgb = _sum_of_powers_fg(Z_NxM, Y_BxN if Y_BxN.ndim == 1 else np.repeat(Y_BxN, S, axis=0),
+                            np.repeat(W_BxN, S, axis=0), delta)
     # Tight tolerance: from a warm start each iteration gains little, and a loose relative ftol
     # would stop the resamples near the start (intervals far too narrow).
     xb, fb, _ = lbfgs.minimize(fgb, np.tile(np.array(starts), (n_boot, 1)), ftol=_POLISH_FTOL)
@@ -167,6 +177,21 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
       bad |= ~boot_ok(W_BxN)
     boot[bad] = np.nan
   return theta, float(obj), at_best, boot
+
+
+def _log_fitted(Z_NxM, theta) -> np.ndarray:
+  m = Z_NxM.shape[1]
+  return np.log(np.exp(theta[0]) + np.exp(theta[1:1 + m] - Z_NxM * theta[1 + m:]).sum(1))
+
+
+def _residual_targets(Z_NxM, y_N, theta, n_boot, rng) -> np.ndarray:
+  """B x N targets: the fitted log-loss plus residuals redrawn with replacement, centred and scaled by
+  sqrt(n / (n - p)) (a fit with p parameters leaves residuals that small on average)."""
+  n, p = len(y_N), len(theta)
+  yhat_N = _log_fitted(Z_NxM, theta)
+  r_N = y_N - yhat_N
+  r_N = (r_N - r_N.mean()) * math.sqrt(n / max(n - p, 1))
+  return yhat_N + r_N[rng.integers(0, n, size=(n_boot, n))]
 
 
 def _ci(samples: dict) -> dict:
@@ -194,8 +219,15 @@ def _power_grid() -> np.ndarray:
 
 
 def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
-          delta: float = HUBER_DELTA, ftol: float = 1e-6) -> dict:
-  """Saturating power law L(x) = E + A x^-alpha."""
+          delta: float = HUBER_DELTA, ftol: float = 1e-6, bootstrap: str = "pairs") -> dict:
+  """Saturating power law L(x) = E + A x^-alpha.
+
+  bootstrap='pairs' (default) resamples the points; 'residual' keeps every x and redraws residuals.
+  experiments/ci_coverage.py measured both on planted 5-size ladders (1 % noise): pairs covered the true
+  alpha 94 % of the time (95 % intended), residual 74 % (with n - 3 = 2 residual degrees of freedom its
+  intervals are too narrow), so residual is there to compare, not to trust."""
+  if bootstrap not in BOOTSTRAPS:
+    raise ValueError(f"bootstrap: {bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
   x, loss = _values(x_name, x), _values("loss", loss)
   _same_length("power", **{x_name: x, "loss": loss})
   _need_points("power", len(x), 3, "E, A, alpha")
@@ -204,7 +236,7 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
   Z = np.log(x / x0)[:, None]
   theta, obj, at_best, boot = _fit_sum_of_powers(
       Z, np.log(loss), _power_grid(), n_boot=n_boot, seed=seed, delta=delta, ftol=ftol,
-      boot_ok=_distinct_ok(x, 3))
+      boot_ok=_distinct_ok(x, 3), resample=bootstrap)
 
   def named(th):
     th = np.atleast_2d(th)
@@ -217,7 +249,7 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
     notes.append(f"3 {x_name} values for 3 parameters: the curve passes through every point and the "
                  "bootstrap has nothing to resample, so there is no interval; add sizes or fit 'kaplan'")
   samples = named(boot)
-  return dict(law="power", x=x_name, n=len(x), params={k: float(v[0]) for k, v in named(theta).items()},
+  return dict(law="power", x=x_name, n=len(x), bootstrap=bootstrap, params={k: float(v[0]) for k, v in named(theta).items()},
               derived={}, ci=_ci(samples), boot=samples, objective=obj, starts_at_optimum=at_best,
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())],
               notes=notes)

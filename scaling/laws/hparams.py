@@ -12,6 +12,7 @@ How the band becomes a fit (`method`):
                       centred on the optimum even when the grid is not.
   'points'            DeepSeek's Fig. 3: the line through every near-optimal run (a budget with more runs
                       in its band weighs more).
+`fit_frame` first averages each setting's seeds (`seed_means`).
 A batch law is fitted only from budgets that tried >= 2 batch sizes (a batch fixed per budget by a rule
 is a design choice, not a measurement). Bootstrap: runs are resampled within each budget (each keeps its
 count); band, centres and lines are redone per resample.
@@ -108,7 +109,16 @@ def inputs(fdf: pd.DataFrame, loss: str = "eval_loss") -> tuple[np.ndarray, ...]
           fit._col(fdf, loss))
 
 
+def seed_means(point, C, lr, batch, loss) -> tuple[np.ndarray, ...]:
+  """One row per setting (point, lr, batch): its loss averaged over seeds. The band is then relative to
+  the best setting's mean, as results.mark_best chooses it, not to the luckiest seed of any setting."""
+  d = pd.DataFrame(dict(point=point, C=C, lr=lr, batch=batch, loss=loss))
+  m = d.groupby(["point", "lr", "batch"], sort=False).agg(C=("C", "first"), loss=("loss", "mean")).reset_index()
+  return tuple(m[k].to_numpy(dtype=np.float64) for k in ("C", "lr", "batch", "loss"))
+
+
 def fit_frame(fdf: pd.DataFrame, *, x: str = "", loss: str = "eval_loss", n_boot: int = 200, seed: int = 0,
               band: float = BAND, method: str = "centre") -> dict:
-  """fit_hparams on one family's completed runs (all of them, not only the best per point; see `inputs`)."""
-  return fit_hparams(*inputs(fdf, loss), band=band, method=method, n_boot=n_boot, seed=seed)
+  """fit_hparams on one family's completed runs (all of them, not only the best per point; see `inputs`),
+  seeds of a setting averaged (`seed_means`)."""
+  return fit_hparams(*seed_means(results.point_ids(fdf), *inputs(fdf, loss)), band=band, method=method, n_boot=n_boot, seed=seed)

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from scaling.laws import fit as fit_lib
 from scaling.laws import hparams, plot
+from scaling.sweep import results
 
 DEEPSEEK = {"lr": (0.3118, -0.125), "B": (0.292, 0.3271)}  # k, a with C in FLOPs and B in tokens
 AXES = {"lr": ("lr", "peak learning rate"), "B": ("batch", "batch size (tokens per step)")}
@@ -33,7 +34,7 @@ def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_lo
     return None
   fdf = plot._completed(df, loss)
   fdf = fdf[fdf["family"] == family]
-  C, lr, batch, L = hparams.inputs(fdf, loss)
+  C, lr, batch, L = hparams.seed_means(results.point_ids(fdf), *hparams.inputs(fdf, loss))  # as the fit saw them
   best = {b["C"]: b["best_loss"] for b in f["per_budget"]}
   near = L <= np.array([best.get(c, -np.inf) for c in C]) * (1 + f["band"])
   names = [n for n in ("lr", "B") if f"a_{n}" in f["params"]]
@@ -41,7 +42,7 @@ def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_lo
   cs = np.geomspace(min(f["budgets"]) / 2, max(f["budgets"]) * 2, 100)
   for ax, name in zip(axes, names):
     v = lr if name == "lr" else batch
-    ax.scatter(C, v, s=10, color="gray", alpha=0.3, lw=0, gid="grid", label="every run of the grid")
+    ax.scatter(C, v, s=10, color="gray", alpha=0.3, lw=0, gid="grid", label="every setting of the grid (seed mean)")
     ax.scatter(C[near], v[near], s=28, color="tab:blue", edgecolor="k", lw=0.4, zorder=3, gid="near-optimal",
                label=f"near-optimal (within {100 * f['band']:g} % of the budget's best loss)")
     centres = [(b["C"], b[f"{name}_centre"]) for b in f["per_budget"] if f"{name}_centre" in b]
