@@ -21,6 +21,7 @@ import pytest
 from scaling import cli, io, results
 from scaling.sweep import locks, plan, runner, status
 from scaling.train import memory
+from scaling.train import progress as train_progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
@@ -240,3 +241,9 @@ def test_results_columns_equal_the_configs(ran):
       assert k in df.columns
       assert (row[k] == res[k]) if res.get(k) is not None else pd.isna(row[k]), k
   assert df["lr"].nunique() == 2  # the 1/width rule: the two widths got different lrs, each in its row
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "-"), (float("nan"), "-"), (0.0, "0s"), (0.004, "<1s"), (42.4, "42s"),
+                                           (187, "3:07"), (7387, "2:03:07"), (3 * 86400 + 14700, "3d 4:05:00")])
+def test_duration_text(seconds, text):
+  assert train_progress.duration(seconds) == text

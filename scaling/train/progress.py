@@ -27,9 +27,11 @@ def line(text: str) -> None:
 
 
 def duration(s: float | None) -> str:
-  """Seconds -> '42s', '3:07', '2:03:07', '3d 4:05:00'; '-' when unknown."""
+  """Seconds -> '<1s', '42s', '3:07', '2:03:07', '3d 4:05:00'; '-' when unknown."""
   if s is None or not math.isfinite(s) or s < 0:
     return "-"
+  if 0 < s < 0.5:  # a plan's estimate for a tiny run: not "0s", which reads as nothing to do
+    return "<1s"
   s = int(round(s))
   if s < 60:
     return f"{s}s"
