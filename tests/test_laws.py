@@ -6,7 +6,7 @@ import pytest
 import scipy.optimize
 import threadpoolctl
 
-from scaling.laws import fit, lbfgs
+from scaling.laws import estimator, fit, lbfgs
 
 CHINCHILLA = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022, approach 3
 A_TRUE = CHINCHILLA["beta"] / (CHINCHILLA["alpha"] + CHINCHILLA["beta"])
@@ -85,7 +85,7 @@ def test_approach3_at_least_as_good_as_scipy_from_a_few_starts():
   L = chinchilla_loss(N, D) * np.exp(0.01 * np.random.default_rng(1).standard_normal(N.size))
   grid = fit.chinchilla_grid()[::450]
   ours = fit.approach3(N, D, L, n_boot=0, grid=grid)
-  fg = fit._sum_of_powers_fg(np.stack([np.log(N), np.log(D)], 1), np.log(L), np.ones(N.size), 1e-3)
+  fg = estimator._sum_of_powers_fg(np.stack([np.log(N), np.log(D)], 1), np.log(L), np.ones(N.size), 1e-3)
   # The reference runs with tight tolerances: scipy's default ftol is relative to max(|f|, 1), and this
   # objective is ~2e-4, so its default stopping point depends on the BLAS kernel (on Intel's SkylakeX it
   # stopped 1.4 % above the optimum, on AMD at it). Where scipy stops is never the expectation.

@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from scaling.laws import fit, lbfgs
+from scaling.laws import estimator, fit, lbfgs
 
 STARTS = np.log([0.5, 2.0, 8.0, 32.0, 128.0])  # log R* starts for stage 2
 
@@ -81,7 +81,7 @@ def _stage2_fg(y_M, W_KxM, stage1_Kx5, U_D, N, D, fit_N: bool, delta: float) -> 
         tN, gN = A[rows] / N ** al[rows], None
       Lhat = E[rows] + tN + tD
       r = np.log(Lhat) - y_M
-      q = np.minimum(np.abs(r), delta)  # Huber, as fit._sum_of_powers_fg
+      q = np.minimum(np.abs(r), delta)  # Huber, as estimator._sum_of_powers_fg
       w = W_KxM[rows]
       f = np.sum(w * q * (np.abs(r) - 0.5 * q), axis=1)
       c = w * np.clip(r, -delta, delta) / Lhat
@@ -90,12 +90,12 @@ def _stage2_fg(y_M, W_KxM, stage1_Kx5, U_D, N, D, fit_N: bool, delta: float) -> 
   return fg
 
 
-def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, delta: float = fit.HUBER_DELTA,
+def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, delta: float = estimator.HUBER_DELTA,
                          grid: np.ndarray | None = None) -> dict:
   """R_D* (and R_N*) on top of approach 3; U = unique tokens per run (0: all unique). See module docstring."""
-  N, D, loss = fit._values("N", N), fit._values("D", D), fit._values("loss", loss)
-  U = fit._values("unique_tokens", U, positive=False)
-  fit._same_length("data_constrained", N=N, D=D, unique_tokens=U, loss=loss)
+  N, D, loss = estimator._values("N", N), estimator._values("D", D), estimator._values("loss", loss)
+  U = estimator._values("unique_tokens", U, positive=False)
+  estimator._same_length("data_constrained", N=N, D=D, unique_tokens=U, loss=loss)
   if (U < 0).any():
     raise ValueError("unique_tokens: negative values; allowed: > 0, or 0 for all unique")
   U_D = np.where((U > 0) & (U < D), U, D)
@@ -122,7 +122,7 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
   boot = np.full((n_boot, P), np.nan)
   ok = np.all(np.isfinite(stage1[1:]), axis=1)
   # A resample with < 2 distinct repetition counts cannot place R_D*: it would stay at its start.
-  ok &= fit._distinct_ok(D[~single] / U_D[~single], 2)(W_BxM[1:, ~single])
+  ok &= estimator._distinct_ok(D[~single] / U_D[~single], 2)(W_BxM[1:, ~single])
   if ok.any():
     rows = 1 + np.flatnonzero(ok)
     xb, fb, _ = lbfgs.minimize(lambda th, r: fg(th, rows[r]), np.tile(theta, (rows.size, 1)))
@@ -140,7 +140,7 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
   if params["R_D_star"] > 10 * max_R:
     notes.append(f"R_D* = {params['R_D_star']:.3g} is far beyond the most repetitions seen ({max_R:.3g}): "
                  "repeated tokens were worth as much as fresh ones here; R_D* is a lower bound at best")
-  return dict(law="data_constrained", x="N", n=M, params=params, derived={}, ci=fit._ci(bs), boot=bs,
+  return dict(law="data_constrained", x="N", n=M, params=params, derived={}, ci=estimator._ci(bs), boot=bs,
               n_boot=int(np.isfinite(boot[:, 0]).sum()), stage1=dict(n=int(single.sum()), objective=s1["objective"]),
               repeated=int((~single).sum()), max_epochs=max_R + 1, notes=notes)
 

@@ -21,7 +21,7 @@ count); band, centres and lines are redone per resample.
 import numpy as np
 import pandas as pd
 
-from scaling.laws import fit
+from scaling.laws import estimator, fit
 from scaling.sweep import results
 
 BAND = 0.0025
@@ -31,8 +31,8 @@ METHODS = ("centre", "points")
 def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre", n_boot: int = 200,
                 seed: int = 0) -> dict:
   """lr_opt(C) and B_opt(C) from runs (C, lr, batch tokens, loss); see the module docstring."""
-  C, lr, batch, loss = (fit._values(n, v) for n, v in (("C", C), ("lr", lr), ("batch", batch), ("loss", loss)))
-  fit._same_length("hparams", C=C, lr=lr, batch=batch, loss=loss)
+  C, lr, batch, loss = (estimator._values(n, v) for n, v in (("C", C), ("lr", lr), ("batch", batch), ("loss", loss)))
+  estimator._same_length("hparams", C=C, lr=lr, batch=batch, loss=loss)
   if not (isinstance(band, (int, float)) and 0 <= band < 1):
     raise ValueError(f"band: {band!r}; allowed: a fraction in [0, 1), e.g. 0.0025 for DeepSeek's 0.25 %")
   if method not in METHODS:
@@ -62,10 +62,10 @@ def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre
       continue
     centre_BxG = np.stack([near_BxN[:, g == j] @ lv[g == j] / near_BxN[:, g == j].sum(1) for j in range(G)], 1)
     if method == "centre":
-      slope, icpt = fit._wls_line(np.log(Cs[varied]), centre_BxG[:, varied], np.ones((B, varied.sum())))
+      slope, icpt = estimator._wls_line(np.log(Cs[varied]), centre_BxG[:, varied], np.ones((B, varied.sum())))
     else:
       sel = varied[g]
-      slope, icpt = fit._wls_line(np.log(C[sel]), lv[sel][None], near_BxN[:, sel])
+      slope, icpt = estimator._wls_line(np.log(C[sel]), lv[sel][None], near_BxN[:, sel])
     p = {f"k_{name}": np.exp(icpt), f"a_{name}": slope}
     d = {f"{name}_opt@{c:.3g}": np.exp(icpt) * c ** slope for c in Cs}
     params.update({k: float(x[0]) for k, x in p.items()})
@@ -84,7 +84,7 @@ def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre
   per_budget = [dict(C=float(Cs[j]), runs=int((g == j).sum()), near_optimal=int((near_BxN[0, g == j] > 0).sum()),
                      best_loss=float(best_BxG[0, j]), **per.get(j, {})) for j in range(G)]
   return dict(law="hparams", x="C", n=len(C), band=band, method=method, params=params, derived=derived,
-              ci=fit._ci(boot), boot=boot, n_boot=n_boot, per_budget=per_budget, notes=notes,
+              ci=estimator._ci(boot), boot=boot, n_boot=n_boot, per_budget=per_budget, notes=notes,
               budgets=[float(c) for c in Cs])
 
 

@@ -1,0 +1,211 @@
+"""Chinchilla's three approaches (Hoffmann et al. 2022): optimal (N, D) per FLOP budget as power laws in C.
+
+  approach1  minimum-loss envelope over runs at each FLOP budget -> N_opt = k_N C^a, D_opt = k_D C^b
+  approach2  IsoFLOP: parabola of loss in log N per budget, its minimum -> N_opt(C), D_opt(C)
+  approach3  L(N, D) = E + A/N^alpha + B/D^beta  (App. D.2; the shared estimator, scaling/laws/estimator.py)
+
+Approaches 1 and 2 resample runs (within each budget for approach 2) and redo the envelope / parabolas,
+vectorized over resamples; approach 3 resamples runs and refits (warm-started).
+"""
+
+import itertools
+
+import numpy as np
+
+from scaling.laws.estimator import (_boundary_notes, _ci, _distinct_ok, _fit_sum_of_powers, _need_distinct, _need_points,
+                                    _same_length, _values, _wls_line, HUBER_DELTA)
+
+
+def chinchilla_grid() -> np.ndarray:
+  """Hoffmann et al. App. D.2: alpha, beta in {0..2 step .5}, e in {-1..1 step .5}, a, b in {0..25 step 5}.
+
+  4,500 starts as theta = [e, a, b, alpha, beta]."""
+  g = itertools.product(np.arange(-1, 1.01, 0.5), np.arange(0, 25.1, 5), np.arange(0, 25.1, 5),
+                        np.arange(0, 2.01, 0.5), np.arange(0, 2.01, 0.5))
+  return np.array(list(g), dtype=np.float64)
+
+
+def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid: np.ndarray | None = None,
+              delta: float = HUBER_DELTA, ftol: float = 1e-6, boot_weights=None) -> dict:
+  """Chinchilla approach 3: L(N, D) = E + A/N^alpha + B/D^beta.
+
+  `budgets` (FLOPs) adds the compute-optimal N_opt, D_opt, tokens per parameter and loss at each,
+  with C = 6 N D. The default ftol matches what scipy's L-BFGS-B stops at on this objective.
+  `boot_weights` (B x n resample counts) replaces the n_boot resamples drawn here."""
+  N, D, loss = _values("N", N), _values("D", D), _values("loss", loss)
+  _same_length("approach3", N=N, D=D, loss=loss)
+  _need_points("approach3", len(N), 5, "E, A, B, alpha, beta")
+  _need_distinct("approach3", "N", N, 2)
+  _need_distinct("approach3", "D", D, 2)
+  starts = chinchilla_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+  if starts.ndim != 2 or starts.shape[1] != 5:
+    raise ValueError(f"grid: must be (starts, 5) rows of [e, a, b, alpha, beta]; got shape {starts.shape}")
+  both_ok_N, both_ok_D = _distinct_ok(N, 2), _distinct_ok(D, 2)
+  theta, obj, at_best, boot = _fit_sum_of_powers(
+      np.stack([np.log(N), np.log(D)], 1), np.log(loss), starts, n_boot=n_boot, seed=seed, delta=delta,
+      ftol=ftol, boot_ok=lambda W: both_ok_N(W) & both_ok_D(W), W_BxN=boot_weights)
+  n_boot = len(boot) if boot_weights is not None else n_boot
+  budgets = [float(c) for c in np.atleast_1d(budgets)]
+
+  def named(th):
+    th = np.atleast_2d(th)
+    p = {"E": np.exp(th[:, 0]), "A": np.exp(th[:, 1]), "B": np.exp(th[:, 2]), "alpha": th[:, 3], "beta": th[:, 4]}
+    return p, _approach3_derived(p, budgets)
+  p, d = named(theta)
+  bp, bd = named(boot)
+  return dict(law="approach3", x="N", n=len(N), params={k: float(v[0]) for k, v in p.items()},
+              derived={k: float(v[0]) for k, v in d.items()}, ci=_ci({**bp, **bd}), boot={**bp, **bd},
+              objective=obj, starts=len(starts), starts_at_optimum=at_best, notes=_boundary_notes(theta, loss),
+              n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, budgets=budgets,
+              N_range=[float(N.min()), float(N.max())], D_range=[float(D.min()), float(D.max())])
+
+
+def _approach3_derived(p: dict, budgets: list[float]) -> dict:
+  al, be = p["alpha"], p["beta"]
+  with np.errstate(all="ignore"):  # a bootstrap sample may sit at alpha + beta = 0
+    d = {"a": be / (al + be), "b": al / (al + be),
+         "G": (al * p["A"] / (be * p["B"])) ** (1 / (al + be))}
+    for C in budgets:
+      n_opt = d["G"] * (C / 6) ** d["a"]
+      d_opt = (C / 6) ** d["b"] / d["G"]
+      d[f"N_opt@{C:.3g}"] = n_opt
+      d[f"D_opt@{C:.3g}"] = d_opt
+      d[f"tokens_per_param@{C:.3g}"] = d_opt / n_opt
+      d[f"loss_opt@{C:.3g}"] = p["E"] + p["A"] / n_opt ** al + p["B"] / d_opt ** be
+  return d
+
+
+def _allocation_fit(law: str, C_G, Nopt_BxG, Dopt_BxG, budgets, extra: dict) -> dict:
+  """Row 0 is the full-data estimate, rows 1.. the bootstrap. Fits N_opt = k_N C^a, D_opt = k_D C^b."""
+  lc = np.log(C_G)
+  ones = np.ones_like(Nopt_BxG)
+  a, log_kN = _wls_line(lc, np.log(Nopt_BxG), ones)
+  b, log_kD = _wls_line(lc, np.log(Dopt_BxG), ones)
+  with np.errstate(over="ignore", invalid="ignore"):  # wild bootstrap lines
+    p = {"a": a, "b": b, "k_N": np.exp(log_kN), "k_D": np.exp(log_kD)}
+    d = {}
+    for C in budgets:
+      n_opt, d_opt = p["k_N"] * C ** a, p["k_D"] * C ** b
+      d[f"N_opt@{C:.3g}"], d[f"D_opt@{C:.3g}"], d[f"tokens_per_param@{C:.3g}"] = n_opt, d_opt, d_opt / n_opt
+  boot = {k: v[1:] for k, v in {**p, **d}.items()}
+  return dict(law=law, x="C", params={k: float(v[0]) for k, v in p.items()},
+              derived={k: float(v[0]) for k, v in d.items()}, ci=_ci(boot), boot=boot,
+              n_boot=int(np.isfinite(a[1:]).sum()), budgets=[float(c) for c in budgets], **extra)
+
+
+def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=None) -> dict:
+  """Chinchilla approach 2 (IsoFLOP profiles).
+
+  Per budget C: fit loss = c2 u^2 + c1 u + c0 in u = log N, minimum at u* = -c1 / 2 c2; D_opt from a
+  line of log D on log N through that budget's runs (exact accounting, not 6ND). Then N_opt = k_N C^a,
+  D_opt = k_D C^b. The bootstrap resamples runs within each budget."""
+  N, D, loss, budget = (_values(n, v) for n, v in (("N", N), ("D", D), ("loss", loss), ("budget", budget)))
+  _same_length("approach2", N=N, D=D, loss=loss, budget=budget)
+  Cs = np.unique(budget)
+  if Cs.size < 2:
+    raise ValueError(f"approach2: runs at {Cs.size} FLOP budget(s); need at least 2 budgets")
+  rng = np.random.default_rng(seed)
+  B = n_boot + 1
+  Nopt, Dopt, per_budget = np.full((B, Cs.size), np.nan), np.full((B, Cs.size), np.nan), []
+  for g, C in enumerate(Cs):
+    sel = budget == C
+    u, lD, L = np.log(N[sel]), np.log(D[sel]), loss[sel]
+    if np.unique(u).size < 3:
+      raise ValueError(f"approach2: budget {C:.3g} has {np.unique(u).size} distinct model sizes; "
+                       f"a parabola needs at least 3")
+    W = np.vstack([np.ones((1, u.size)), rng.multinomial(u.size, np.full(u.size, 1 / u.size), size=n_boot)])
+    V = np.stack([u ** 2, u, np.ones_like(u)], 1)
+    VtWV = np.einsum("ni,bn,nj->bij", V, W, V)
+    VtWy = np.einsum("ni,bn,n->bi", V, W, L)
+    ok = np.linalg.matrix_rank(VtWV) == 3
+    c = np.full((B, 3), np.nan)
+    c[ok] = np.linalg.solve(VtWV[ok], VtWy[ok][..., None])[..., 0]
+    with np.errstate(all="ignore"):
+      ustar = np.where(c[:, 0] > 0, -c[:, 1] / (2 * c[:, 0]), np.nan)
+    if not np.isfinite(ustar[0]):
+      raise ValueError(f"approach2: budget {C:.3g}: loss vs log N is not convex (no minimum); "
+                       f"add sizes around the optimum")
+    dslope, dicpt = _wls_line(u, lD[None], np.ones((1, u.size)))
+    Nopt[:, g] = np.exp(ustar)
+    Dopt[:, g] = np.exp(dicpt[0] + dslope[0] * ustar)
+    per_budget.append(dict(C=float(C), N_opt=float(Nopt[0, g]), D_opt=float(Dopt[0, g]),
+                           loss_opt=float(np.polyval(c[0], ustar[0])), coef=[float(v) for v in c[0]],
+                           in_range=bool(u.min() <= ustar[0] <= u.max()), n=int(u.size)))
+  return _allocation_fit("approach2", Cs, Nopt, Dopt, Cs if budgets is None else budgets,
+                         dict(n=len(N), per_budget=per_budget))
+
+
+def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: int = 40, budgets=None) -> dict:
+  """Chinchilla approach 1: at each FLOP count, the run with the lowest loss -> N_opt(C), D_opt(C).
+
+  Points are (C, N, D, loss) along each run (`run` ids). Runs with a training curve (>= 2 points) are
+  interpolated in log C on `n_grid` log-spaced FLOP values; with one point per run (final results),
+  the FLOP values are the distinct C (the budgets) and each run counts at its own. The bootstrap
+  resamples runs."""
+  C, N, D, loss = (_values(n, v) for n, v in (("C", C), ("N", N), ("D", D), ("loss", loss)))
+  run = np.asarray(run)
+  _same_length("approach1", C=C, N=N, D=D, loss=loss, run=run)
+  runs, inv = np.unique(run, return_inverse=True)
+  if runs.size < 2:
+    raise ValueError(f"approach1: {runs.size} run(s); need runs of several sizes")
+  counts = np.bincount(inv)
+  lC = np.log(C)
+  if (counts >= 2).any():
+    lo, hi = lC.min(), lC.max()
+    grid = np.linspace(lo, hi, n_grid)
+  else:
+    grid = np.unique(lC)
+  if grid.size < 2 or lC.min() == lC.max():
+    raise ValueError("approach1: all points at one FLOP count; need several budgets or training curves")
+  R, G = runs.size, grid.size
+  L_RxG, D_RxG = np.full((R, G), np.inf), np.full((R, G), np.nan)
+  N_R = np.zeros(R)
+  for r in range(R):
+    sel = inv == r
+    if np.unique(N[sel]).size != 1:
+      raise ValueError(f"approach1: run {runs[r]!r} has several N values; N must be constant along a run")
+    N_R[r] = N[sel][0]
+    o = np.argsort(lC[sel])
+    x, yl, yd = lC[sel][o], loss[sel][o], np.log(D[sel][o])
+    cover = (grid >= x[0] - 1e-9) & (grid <= x[-1] + 1e-9)
+    L_RxG[r, cover] = np.interp(grid[cover], x, yl)
+    D_RxG[r, cover] = np.exp(np.interp(grid[cover], x, yd))
+  rng = np.random.default_rng(seed)
+  idx_BxR = np.vstack([np.arange(R)[None], rng.integers(0, R, size=(n_boot, R))])
+  Lb = L_RxG[idx_BxR]                                   # B x R x G
+  best_BxG = idx_BxR[np.arange(len(idx_BxR))[:, None], np.argmin(Lb, axis=1)]
+  valid = np.isfinite(np.min(Lb, axis=1))
+  Nopt = np.where(valid, N_R[best_BxG], np.nan)
+  Dopt = np.where(valid, D_RxG[best_BxG, np.arange(G)], np.nan)
+  if np.unique(Nopt[0][valid[0]]).size < 2:
+    raise ValueError("approach1: the minimum-loss envelope uses a single model size; "
+                     "need runs of several sizes that win at different budgets")
+  Cg = np.exp(grid)
+  envelope = dict(C=Cg[valid[0]].tolist(), N_opt=Nopt[0][valid[0]].tolist(), D_opt=Dopt[0][valid[0]].tolist(),
+                  loss=np.min(Lb[0], axis=0)[valid[0]].tolist())
+  if budgets is None:
+    budgets = np.unique(C) if (counts == 1).all() else [float(Cg[-1])]
+  return _allocation_fit("approach1", Cg, Nopt, Dopt, budgets, dict(n=len(C), runs=int(R), envelope=envelope))
+
+
+def frontier(C, loss, run, n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:
+  """Kaplan's compute-efficient frontier: the lowest loss any run reached with at most C FLOPs, as the
+  points (by increasing C) where it drops, and the largest C. Runs with several points are curves (interpolated in log C
+  on the data's own C values plus `n_grid` log-spaced ones); a run with one point counts at its C."""
+  C, loss, run = np.asarray(C, np.float64), np.asarray(loss, np.float64), np.asarray(run)
+  ok = np.isfinite(C) & (C > 0) & np.isfinite(loss)
+  C, loss, run = C[ok], loss[ok], run[ok]
+  if C.size == 0:
+    return np.zeros(0), np.zeros(0)
+  lC = np.log(C)
+  grid = np.unique(np.concatenate([lC, np.linspace(lC.min(), lC.max(), n_grid)]))
+  best_G = np.full(grid.size, np.inf)
+  for r in np.unique(run):
+    o = np.argsort(lC[run == r])
+    x, y = lC[run == r][o], loss[run == r][o]
+    cover = (grid >= x[0]) & (grid <= x[-1])
+    best_G[cover] = np.minimum(best_G[cover], np.interp(grid[cover], x, y))
+  run_min = np.minimum.accumulate(best_G)
+  drop = best_G < np.concatenate([[np.inf], run_min[:-1]])
+  drop[-1] = True  # up to the largest C, flat where no run does better than a cheaper one did
+  return np.exp(grid[drop]), run_min[drop]
