@@ -17,6 +17,10 @@ too (2.75 of 2.77), while with rotary positions a 2.8e4-parameter GPT is at 1.37
           packed into one vmapped step (the fit uses each size's seed mean; the experiment also fits each
           seed alone, the spread a CPU's different rounding would show). The two largest sizes sit on
           the floor: they pin E, the smaller ones give the power law its slope.
+  'depth2' 7 widths d_model 24 .. 80, all 2 layers (1.4e4 .. 1.5e5), 2 packed seeds, 5e6 tokens each (an
+          8.4M-token train split): longer training so the small models leave the plateau on time, one depth
+          so the ladder is smooth. Measured 2026-12-02 (README): 28 min, the seeds agree within 2.3 %, but
+          every size ends within 6 % of the floor, so E is no better pinned (95 % CI reaches 0).
   'smoke' 3 tiny sizes, 24 steps (tests).
   'full'  6 sizes, 1e5 .. 3e7, an order-3 chain over 32 symbols (32k contexts: a table the largest
           models can just hold), a 2.7e8-token train split (the builder samples it in memory), 2.5e8
@@ -27,6 +31,7 @@ No weight decay: the target is a lookup table, and decay would bias the fitted f
 
 import ml_collections
 
+from scaling.models import sizes
 from scaling.sweep import ladders
 
 
@@ -63,8 +68,24 @@ def get_config(arg: str = ""):
     train.update(eval_batches=32, log_every=20, checkpoint_every=200)
     s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
     ladders.cpu_pool(s)
+  elif scale == "depth2":
+    s.tokens = int(5e6)
+    s.seeds, s.pack = (0, 1), 2
+    chain.update(seq_len=128, batch_size=32, markov_train_tokens=1 << 23)
+    train.update(eval_batches=32, log_every=20, checkpoint_every=200)
+    s.overrides.data = ml_collections.ConfigDict(chain)
+    s.overrides.train = ml_collections.ConfigDict(train)
+    for d in (24, 32, 40, 48, 56, 64, 80):  # one ladder per width: from_params would mix depths
+      lad = ml_collections.ConfigDict(s.to_dict())
+      del lad["ladders"]
+      lad.sizes = ("nano",)
+      lad.overrides.model = ml_collections.ConfigDict(dict(
+          pos="rope", d_model=d, n_layers=2, n_heads=sizes._heads(d), d_ff=4 * d, max_len=128))
+      s.ladders[f"gpt_d{d}"] = lad
+    ladders.cpu_pool(s)
+    return s
   else:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full', 'depth2'")
   s.overrides.data = ml_collections.ConfigDict(chain)
   s.overrides.train = ml_collections.ConfigDict(train)
   return s
