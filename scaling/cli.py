@@ -36,6 +36,8 @@ def define_flags() -> flags.FlagValues:
                     flag_values=fv)
   flags.DEFINE_integer("workers", 0, "Processes for --executor=pool (0: the sweep config's).", flag_values=fv)
   flags.DEFINE_bool("retry_failed", False, "Re-run failed / diverged runs of a sweep.", flag_values=fv)
+  flags.DEFINE_list("reuse_from", [], "sweep: other sweep dirs whose completed runs of an equal config are copied "
+                    "in instead of trained again.", flag_values=fv)
   flags.DEFINE_string("law", "auto", "Scaling law to fit.", flag_values=fv)
   flags.DEFINE_string("x", "params_nonembed", "Size column to fit against (params, params_nonembed, tokens, flops).",
                       flag_values=fv)
@@ -152,7 +154,7 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     # A config with a `finetune` section is a pretrain ladder followed by fine-tuning each member.
     entry = downstream.main if cfg.get("finetune") else runner.main
     entry(cfg, _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder"), executor=fv.executor,
-          workers=fv.workers, retry_failed=fv.retry_failed)
+          workers=fv.workers, retry_failed=fv.retry_failed, reuse_from=tuple(fv.reuse_from))
   elif command == "status":
     from scaling.sweep import status  # reads files only: no jax
     status.main(d, fv.watch, fv.every)

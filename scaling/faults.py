@@ -11,6 +11,7 @@ Points (where they sit):
   run_claimed              sweep worker: the run's lock is held and its start event written, nothing trained
   run_recorded             sweep worker: result.json and the end event written, the lock not yet released
   sweep_between_runs       sweep runner: a task has ended, the next not yet started
+  reuse_copied             sweep --reuse_from: a run is copied and retagged under .reuse/, not yet renamed into runs/
 """
 
 import os

@@ -37,6 +37,7 @@ CASES = [
     (["sweep", "--config=configs/sweeps/gpt_ladder.py", "--sweep_dir=OUT", "--config.sizez=1"], "--config.sizez"),
     (["sweep", "--config=configs/sweeps/gpt_ladder.py", "--sweep_dir=OUT", "--executor=cloud"], "--executor"),
     (["sweep", "--config=configs/sweeps/gpt_ladder.py"], "--sweep_dir"),
+    (["sweep", "--config=configs/sweeps/gpt_ladder.py", "--sweep_dir=OUT", "--reuse_from=NOTSWEEP"], "reuse_from"),
     (["fit", "NOTSWEEP"], "sweep_dir"),
     (["fit", "OUT"], "SWEEP_DIR"),
     (["fit"], "SWEEP_DIR"),

@@ -115,12 +115,12 @@ def finetune_runs(s: ml_collections.ConfigDict, sweep_dir: str, pre_ids: list[st
 
 
 def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None, workers: int = 0,
-              retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
+              retry_failed: bool = False, progress: bool = True, reuse_from: tuple[str, ...] = ()) -> pd.DataFrame:
   """Both stages (see module doc); -> `load(sweep_dir)` restricted to this sweep's runs."""
   s = ml_collections.ConfigDict(s.to_dict())
   validate(s)
   pre_df = runner.run_sweep(s, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed,
-                            progress=progress)
+                            progress=progress, reuse_from=reuse_from)  # the pretraining stage only
   if executor:
     s.executor.kind = executor
   if workers:
@@ -248,10 +248,11 @@ def plot(sweep_dir: str, out_dir: str | None = None) -> str:
 
 
 def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None, workers: int = 0,
-         retry_failed: bool = False) -> pd.DataFrame:
+         retry_failed: bool = False, reuse_from: tuple[str, ...] = ()) -> pd.DataFrame:
   """`scaling sweep` for a config with a `finetune` section: both stages, a summary, the figure."""
   import sys
-  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
+  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed,
+                 reuse_from=reuse_from)
   print(runner.summary(df))
   t = table(df)
   if not t.empty:

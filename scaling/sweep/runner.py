@@ -21,7 +21,7 @@ from scaling import config as config_lib
 from scaling import faults, io
 from scaling.models import accounting
 from scaling.train import memory, progress
-from scaling.sweep import branches, executors, ladders, locks, packed, results, status, worker
+from scaling.sweep import branches, executors, ladders, locks, packed, results, reuse, status, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -152,15 +152,18 @@ def cost(c: ml_collections.ConfigDict) -> float:
 
 
 def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
-              workers: int = 0, retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
+              workers: int = 0, retry_failed: bool = False, progress: bool = True,
+              reuse_from: tuple[str, ...] = ()) -> pd.DataFrame:
   """Runs (or resumes) a sweep into `sweep_dir`; -> its results, one row per run (results.load).
-  `progress`: a bar on a terminal, log lines otherwise (scaling/train/progress.py); False: quiet."""
+  `progress`: a bar on a terminal, log lines otherwise (scaling/train/progress.py); False: quiet.
+  `reuse_from`: other sweep directories whose completed runs of an equal config are copied in (reuse.py)."""
   s = ml_collections.ConfigDict(s.to_dict())
   if executor:
     s.executor.kind = executor
   if workers:
     s.executor.workers = int(workers)
   runs = ladders.expand(s)  # every config error surfaces here, before anything runs
+  reuse.check_sources(reuse_from)
   if s.executor.kind != "slurm":  # this machine trains them: a run that cannot fit is refused now
     for run_id, c in runs:
       if c.family in config_lib.NEURAL:
@@ -170,6 +173,9 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   os.makedirs(os.path.join(sweep_dir, "runs"), exist_ok=True)
   check_conflicts(sweep_dir, runs, retry_failed)
   write_sweep_json(sweep_dir, s, runs)
+  reused = reuse.adopt(sweep_dir, runs, list(reuse_from))
+  if reused and progress:
+    print(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}", flush=True)
   configs = dict(runs)
   plain = {r: worker.plain(c) for r, c in runs}
   ids = [r for r, _ in runs]
@@ -240,14 +246,15 @@ def summary(df: pd.DataFrame) -> str:
 
 
 def main(config: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | None = None,
-         workers: int = 0, retry_failed: bool = False) -> pd.DataFrame:
+         workers: int = 0, retry_failed: bool = False, reuse_from: tuple[str, ...] = ()) -> pd.DataFrame:
   """The `scaling sweep` command. Exits 1 when a run failed (diverged runs are results, not errors); a config
   error raises ValueError before anything runs (the CLI prints it as one line)."""
   cache = executors.compile_cache_dir(config.executor, os.path.abspath(sweep_dir))
   if cache:
     import jax  # this process is ours: the in-process executor reuses compiles across relaunches
     jax.config.update("jax_compilation_cache_dir", cache)
-  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed)
+  df = run_sweep(config, sweep_dir, executor=executor, workers=workers, retry_failed=retry_failed,
+                 reuse_from=reuse_from)
   print(summary(df))
   print(f"results: scaling.results.load({sweep_dir!r})")
   if (df["status"] == "failed").any():
