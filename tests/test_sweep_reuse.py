@@ -2,6 +2,7 @@
 config, a run already here, or a copy killed halfway never leave a wrong or half run behind."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -66,8 +67,11 @@ def test_a_copy_killed_before_its_rename_leaves_no_run(tmp_path):
   # The first run was renamed into runs/ before the kill; the second sits only under .reuse/.
   assert sorted(os.listdir(os.path.join(dst, "runs"))) == [runs[0][0]]
   assert os.listdir(os.path.join(dst, reuse.TMP))
+  # Another live sweep's copy in progress (this process stands in for it) is left alone.
+  live = os.path.join(dst, reuse.TMP, f"x@{socket.gethostname()}@{os.getpid()}")
+  os.makedirs(live)
   assert reuse.adopt(dst, runs, [src]) == [runs[1][0], runs[2][0]]
-  assert not os.path.exists(os.path.join(dst, reuse.TMP))
+  assert os.listdir(os.path.join(dst, reuse.TMP)) == [os.path.basename(live)]  # the dead one's copy is gone
 
 
 def test_sweep_reuse_from_trains_nothing_and_loads(tmp_path):

@@ -6,16 +6,17 @@ tags; its result.json says where it came from (`reused_from`).
 Only a run with no directory here is reused (a partial run of this sweep resumes from its own
 checkpoints). The copy is assembled under SWEEP_DIR/.reuse/ (checkpoint files hard-linked where the
 filesystem allows, so they cost no space; logs copied) and renamed into runs/ in one step: a sweep killed mid-copy leaves
-no half run behind, and the next launch clears what it left in .reuse/.
+no half run behind, and the next launch on this host clears what a dead process left in .reuse/.
 """
 
 import json
 import os
 import shutil
+import socket
 
 from scaling import config as config_lib
 from scaling import faults, io
-from scaling.sweep import worker
+from scaling.sweep import locks, worker
 
 TMP = ".reuse"
 
@@ -75,7 +76,7 @@ def adopt(sweep_dir: str, runs, sources: list[str]) -> list[str]:
   """Copy into sweep_dir/runs the planned runs (run_id, config) that have no directory there and match a
   completed run of `sources`; -> the adopted run ids."""
   tmp_root = os.path.join(sweep_dir, TMP)
-  shutil.rmtree(tmp_root, ignore_errors=True)  # what a killed adoption left
+  _clear_dead(tmp_root)
   sources = check_sources(sources)
   if not sources:
     return []
@@ -87,7 +88,7 @@ def adopt(sweep_dir: str, runs, sources: list[str]) -> list[str]:
     src = index.get(config_key(c))
     if src is None or os.path.exists(dst) or os.path.abspath(src) == dst:
       continue
-    tmp = os.path.join(tmp_root, f"{run_id}.{os.getpid()}")
+    tmp = os.path.join(tmp_root, f"{run_id}@{socket.gethostname()}@{os.getpid()}")
     shutil.copytree(src, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".lock*"))
     tags = worker.plain(c)["tags"]
     _retag(os.path.join(tmp, "config.json"), tags, {})
@@ -101,5 +102,19 @@ def adopt(sweep_dir: str, runs, sources: list[str]) -> list[str]:
       shutil.rmtree(tmp, ignore_errors=True)  # another sweep put the run there meanwhile: theirs stands
       continue
     adopted.append(run_id)
-  shutil.rmtree(tmp_root, ignore_errors=True)
+  try:
+    os.rmdir(tmp_root)  # only when empty: another sweep on this directory may be copying too
+  except OSError:
+    pass
   return adopted
+
+
+def _clear_dead(tmp_root: str) -> None:
+  """Remove what a killed adoption left: entries of this host whose process is gone."""
+  if not os.path.isdir(tmp_root):
+    return
+  for name in os.listdir(tmp_root):
+    parts = name.rsplit("@", 2)  # run_id@host@pid
+    if (len(parts) == 3 and parts[1] == socket.gethostname() and parts[2].isdigit()
+        and locks._alive({"host": parts[1], "pid": int(parts[2])}) is False):
+      shutil.rmtree(os.path.join(tmp_root, name), ignore_errors=True)
