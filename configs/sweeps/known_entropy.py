@@ -21,6 +21,8 @@ too (2.75 of 2.77), while with rotary positions a 2.8e4-parameter GPT is at 1.37
           8.4M-token train split): longer training so the small models leave the plateau on time, one depth
           so the ladder is smooth. Measured 2026-12-02 (README): 28 min, the seeds agree within 2.3 %, but
           every size ends within 6 % of the floor, so E is no better pinned (95 % CI reaches 0).
+  'wide'  'depth2' plus d_model 8, 12, 16, 20 (11 widths, 1.6e3 .. 1.5e5): losses from well above the floor down
+          to it, the shape experiments/ci_coverage.py found can pin E (run with --reuse_from a depth2 sweep).
   'smoke' 3 tiny sizes, 24 steps (tests).
   'full'  6 sizes, 1e5 .. 3e7, an order-3 chain over 32 symbols (32k contexts: a table the largest
           models can just hold), a 2.7e8-token train split (the builder samples it in memory), 2.5e8
@@ -68,14 +70,15 @@ def get_config(arg: str = ""):
     train.update(eval_batches=32, log_every=20, checkpoint_every=200)
     s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
     ladders.cpu_pool(s)
-  elif scale == "depth2":
+  elif scale in ("depth2", "wide"):
     s.tokens = int(5e6)
     s.seeds, s.pack = (0, 1), 2
     chain.update(seq_len=128, batch_size=32, markov_train_tokens=1 << 23)
     train.update(eval_batches=32, log_every=20, checkpoint_every=200)
     s.overrides.data = ml_collections.ConfigDict(chain)
     s.overrides.train = ml_collections.ConfigDict(train)
-    for d in (24, 32, 40, 48, 56, 64, 80):  # one ladder per width: from_params would mix depths
+    widths = (24, 32, 40, 48, 56, 64, 80) if scale == "depth2" else (8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80)
+    for d in widths:  # one ladder per width: from_params would mix depths
       lad = ml_collections.ConfigDict(s.to_dict())
       del lad["ladders"]
       lad.sizes = ("nano",)
@@ -85,7 +88,7 @@ def get_config(arg: str = ""):
     ladders.cpu_pool(s)
     return s
   else:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full', 'depth2'")
+    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full', 'depth2', 'wide'")
   s.overrides.data = ml_collections.ConfigDict(chain)
   s.overrides.train = ml_collections.ConfigDict(train)
   return s
