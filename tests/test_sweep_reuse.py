@@ -48,8 +48,9 @@ def test_equal_configs_are_copied_in_with_this_sweeps_tags(tmp_path):
   assert r["reused_from"] == s and r["tags"]["sweep"] == "known_entropy_smoke" and r["eval_loss"] == 1.5
   assert worker.config_diff(io.read_json(os.path.join(d, "config.json")), runs[0][1]) == []
   # Checkpoints are hard links (no second copy); logs are copies (an append here must not reach the source).
-  assert os.stat(os.path.join(d, "checkpoints", "24", "blob")).st_ino == os.stat(os.path.join(s, "checkpoints", "24", "blob")).st_ino
-  assert os.stat(os.path.join(d, "metrics.jsonl")).st_ino != os.stat(os.path.join(s, "metrics.jsonl")).st_ino
+  inode = lambda *p: os.stat(os.path.join(*p)).st_ino  # noqa: E731
+  assert inode(d, "checkpoints", "24", "blob") == inode(s, "checkpoints", "24", "blob")
+  assert inode(d, "metrics.jsonl") != inode(s, "metrics.jsonl")
   assert io.read_json(os.path.join(s, "config.json"))["tags"]["sweep"] == "other"  # the source is untouched
   assert not os.path.exists(os.path.join(dst, reuse.TMP))
   assert reuse.adopt(dst, runs, [src]) == []  # a relaunch finds it here already

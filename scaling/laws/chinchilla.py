@@ -12,8 +12,8 @@ import itertools
 
 import numpy as np
 
-from scaling.laws.estimator import (_boundary_notes, _ci, _distinct_ok, _fit_sum_of_powers, _need_distinct, _need_points,
-                                    _same_length, _values, _wls_line, HUBER_DELTA)
+from scaling.laws.estimator import (HUBER_DELTA, _boundary_notes, _ci, _distinct_ok, _fit_sum_of_powers,
+                                    _need_distinct, _need_points, _same_length, _values, _wls_line)
 
 
 def chinchilla_grid() -> np.ndarray:

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from scaling import io
-from scaling.laws.chinchilla import _approach3_derived, approach1, approach2, approach3, chinchilla_grid, frontier  # noqa: F401
+from scaling.laws.chinchilla import (_approach3_derived, approach1, approach2, approach3,  # noqa: F401
+                                     chinchilla_grid, frontier)
 from scaling.laws.estimator import (BOOTSTRAPS, CI, HUBER_DELTA, _boundary_notes, _ci, _distinct_ok,  # noqa: F401
                                     _fit_sum_of_powers, _need_distinct, _need_points, _same_length, _values,
                                     _wls_line)
@@ -79,7 +80,8 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
     notes.append(f"3 {x_name} values for 3 parameters: the curve passes through every point and the "
                  "bootstrap has nothing to resample, so there is no interval; add sizes or fit 'kaplan'")
   samples = named(boot)
-  return dict(law="power", x=x_name, n=len(x), bootstrap=bootstrap, params={k: float(v[0]) for k, v in named(theta).items()},
+  return dict(law="power", x=x_name, n=len(x), bootstrap=bootstrap,
+              params={k: float(v[0]) for k, v in named(theta).items()},
               derived={}, ci=_ci(samples), boot=samples, objective=obj, starts_at_optimum=at_best,
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())],
               notes=notes)

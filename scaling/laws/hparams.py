@@ -31,7 +31,8 @@ METHODS = ("centre", "points")
 def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre", n_boot: int = 200,
                 seed: int = 0) -> dict:
   """lr_opt(C) and B_opt(C) from runs (C, lr, batch tokens, loss); see the module docstring."""
-  C, lr, batch, loss = (estimator._values(n, v) for n, v in (("C", C), ("lr", lr), ("batch", batch), ("loss", loss)))
+  C, lr, batch, loss = (estimator._values(n, v)
+                        for n, v in (("C", C), ("lr", lr), ("batch", batch), ("loss", loss)))
   estimator._same_length("hparams", C=C, lr=lr, batch=batch, loss=loss)
   if not (isinstance(band, (int, float)) and 0 <= band < 1):
     raise ValueError(f"band: {band!r}; allowed: a fraction in [0, 1), e.g. 0.0025 for DeepSeek's 0.25 %")
@@ -121,4 +122,5 @@ def fit_frame(fdf: pd.DataFrame, *, x: str = "", loss: str = "eval_loss", n_boot
               band: float = BAND, method: str = "centre") -> dict:
   """fit_hparams on one family's completed runs (all of them, not only the best per point; see `inputs`),
   seeds of a setting averaged (`seed_means`)."""
-  return fit_hparams(*seed_means(results.point_ids(fdf), *inputs(fdf, loss)), band=band, method=method, n_boot=n_boot, seed=seed)
+  settings = seed_means(results.point_ids(fdf), *inputs(fdf, loss))
+  return fit_hparams(*settings, band=band, method=method, n_boot=n_boot, seed=seed)

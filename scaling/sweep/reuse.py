@@ -5,25 +5,19 @@ tags; its result.json says where it came from (`reused_from`).
 
 Only a run with no directory here is reused (a partial run of this sweep resumes from its own
 checkpoints). The copy is assembled under SWEEP_DIR/.reuse/ (checkpoint files hard-linked where the
-filesystem allows, so they cost no space; logs copied) and renamed into runs/ in one step: a sweep killed mid-copy leaves
-no half run behind, and the next launch on this host clears what a dead process left in .reuse/.
+filesystem allows, so they cost no space; logs copied) and renamed into runs/ in one step: a sweep killed
+mid-copy leaves no half run behind, and the next launch on this host clears what a dead process left in
+.reuse/.
 """
 
-import json
 import os
 import shutil
 import socket
 
-from scaling import config as config_lib
 from scaling import faults, io
 from scaling.sweep import locks, worker
 
 TMP = ".reuse"
-
-
-def config_key(cfg) -> str:
-  """Equal for two configs exactly when worker.config_diff finds nothing between them."""
-  return json.dumps({**config_lib.ADDED_DEFAULTS, **worker._flat(worker.plain(cfg))}, sort_keys=True, default=str)
 
 
 def check_sources(sources) -> list[str]:
@@ -49,7 +43,7 @@ def _index(sources: list[str]) -> dict[str, str]:
       r = worker.read_result(d)
       if r is None or r.get("status") != "completed" or not os.path.exists(os.path.join(d, "config.json")):
         continue
-      index.setdefault(config_key(io.read_json(os.path.join(d, "config.json"))), d)
+      index.setdefault(worker.config_key(io.read_json(os.path.join(d, "config.json"))), d)
   return index
 
 
@@ -85,7 +79,7 @@ def adopt(sweep_dir: str, runs, sources: list[str]) -> list[str]:
   adopted = []
   for run_id, c in runs:
     dst = os.path.join(sweep_dir, "runs", run_id)
-    src = index.get(config_key(c))
+    src = index.get(worker.config_key(c))
     if src is None or os.path.exists(dst) or os.path.abspath(src) == dst:
       continue
     tmp = os.path.join(tmp_root, f"{run_id}@{socket.gethostname()}@{os.getpid()}")

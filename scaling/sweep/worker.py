@@ -56,12 +56,21 @@ def plain(cfg) -> dict:
 _plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
 
 
+def _computed(cfg) -> dict:
+  """The flat fields of a config that change what its run computes (defaults added for older configs)."""
+  from scaling import config as config_lib  # local: `scaling status` reads sweeps without importing jax
+  return {**config_lib.ADDED_DEFAULTS, **_flat(plain(cfg))}
+
+
 def config_diff(old: dict, new: dict) -> list[str]:
   """'field: old -> new' for every field that changes what the run computes."""
-  from scaling import config as config_lib  # local: `scaling status` reads sweeps without importing jax
-  added = config_lib.ADDED_DEFAULTS  # fields newer than some configs
-  a, b = {**added, **_flat(plain(old))}, {**added, **_flat(plain(new))}
+  a, b = _computed(old), _computed(new)
   return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def config_key(cfg) -> str:
+  """Equal for two configs when config_diff finds nothing between them (a hashable stand-in for it)."""
+  return json.dumps(_computed(cfg), sort_keys=True, default=str)
 
 
 def read_result(run_dir: str) -> dict | None:
