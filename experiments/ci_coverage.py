@@ -15,7 +15,6 @@ sigma is the per-point noise: one seed's spread, or a seed mean's (/ sqrt(seeds)
 """
 
 import argparse
-import json
 import os
 import sys
 

@@ -55,6 +55,18 @@ def test_parameter_ladder_members_budget_and_rule(data_dir):
   assert len({r for r, _ in runs}) == len(runs)
 
 
+def test_by_width_is_one_fixed_depth_ladder_per_width(data_dir):
+  s = tiny(sizes=(3e4,), tokens=4096, seeds=(0, 1))
+  s.rule.lr, s.rule.width, s.rule.lr_exponent = 4e-3, 64, 1.0
+  s.ladders = ladders.by_width(s, (16, 32, 48), 2, pos="rope", max_len=32)
+  runs = ladders.expand(s)
+  assert sorted(s.ladders.keys()) == ["gpt_d16", "gpt_d32", "gpt_d48"] and len(runs) == 3 * 2
+  assert {(c.model.d_model, c.model.n_layers, c.model.pos) for _, c in runs} == {(d, 2, "rope") for d in (16, 32, 48)}
+  for _, c in runs:  # the width rule sees each ladder's own width; heads and MLP follow the GPT shape rules
+    assert c.train.lr == pytest.approx(4e-3 * 64 / c.model.d_model)
+    assert c.model.n_heads == sizes._heads(c.model.d_model) and c.model.d_ff == 4 * c.model.d_model
+
+
 def test_isoflop_grid_flops_within_5_percent_of_budget(data_dir):
   s = load_config("isoflop")
   runs = ladders.expand(s)

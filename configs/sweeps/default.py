@@ -14,7 +14,6 @@ use two cores well: two pinned runs train 1.35x the tokens/s of one unpinned), b
 
 import ml_collections
 
-from scaling.models import sizes
 from scaling.sweep import ladders
 
 
@@ -58,13 +57,5 @@ def get_config(arg: str = ""):
     # Every GPT 2 layers deep (d_model 16, 32, 48, 64, 80; the ladder above mixes 1- and 2-layer members),
     # everything else as make sweep: does one depth give a cleaner L(N)? Measured in README.
     s.name = "default_depth2"
-    gpt = s.ladders.gpt
-    for k in list(s.ladders.keys()):
-      del s.ladders[k]
-    for d in (16, 32, 48, 64, 80):
-      lad = ml_collections.ConfigDict(gpt.to_dict())
-      lad.sizes = ("nano",)
-      lad.overrides.model = ml_collections.ConfigDict(dict(
-          pos="rope", d_model=d, n_layers=2, n_heads=sizes._heads(d), d_ff=4 * d, max_len=128))
-      s.ladders[f"gpt_d{d}"] = lad
+    s.ladders = ladders.by_width(s.ladders.gpt, (16, 32, 48, 64, 80), 2, pos="rope", max_len=128)
   return ladders.cpu_pool(s)

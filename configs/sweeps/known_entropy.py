@@ -33,7 +33,6 @@ No weight decay: the target is a lookup table, and decay would bias the fitted f
 
 import ml_collections
 
-from scaling.models import sizes
 from scaling.sweep import ladders
 
 
@@ -78,13 +77,7 @@ def get_config(arg: str = ""):
     s.overrides.data = ml_collections.ConfigDict(chain)
     s.overrides.train = ml_collections.ConfigDict(train)
     widths = (24, 32, 40, 48, 56, 64, 80) if scale == "depth2" else (8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80)
-    for d in widths:  # one ladder per width: from_params would mix depths
-      lad = ml_collections.ConfigDict(s.to_dict())
-      del lad["ladders"]
-      lad.sizes = ("nano",)
-      lad.overrides.model = ml_collections.ConfigDict(dict(
-          pos="rope", d_model=d, n_layers=2, n_heads=sizes._heads(d), d_ff=4 * d, max_len=128))
-      s.ladders[f"gpt_d{d}"] = lad
+    s.ladders = ladders.by_width(s, widths, 2, pos="rope", max_len=128)  # from_params would mix depths
     ladders.cpu_pool(s)
     return s
   else:

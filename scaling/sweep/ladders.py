@@ -119,6 +119,21 @@ def cpu_pool(s: ml_collections.ConfigDict, max_workers: int = 4) -> ml_collectio
   return s
 
 
+def by_width(base: ml_collections.ConfigDict, widths, n_layers: int, **model) -> ml_collections.ConfigDict:
+  """One ladder per GPT width at a fixed depth, each a copy of `base` with that model (from_params would pick
+  a depth per size): {'gpt_d<width>': ladder}, to assign to a sweep's `ladders`."""
+  out = ml_collections.ConfigDict()
+  for d in widths:
+    lad = ml_collections.ConfigDict(base.to_dict())
+    if "ladders" in lad:
+      del lad["ladders"]
+    lad.sizes = ("nano",)
+    lad.overrides.model = ml_collections.ConfigDict(dict(
+        d_model=d, n_layers=n_layers, n_heads=sizes_lib._heads(d), d_ff=4 * d, **model))
+    out[f"gpt_d{d}"] = lad
+  return out
+
+
 def slurm_gpus(s: ml_collections.ConfigDict, gpus_per_node: int = 8, timeout_min: int = 24 * 60
                ) -> ml_collections.ConfigDict:
   """The executor of the paper-scale ('full') ladders: one SLURM job per run on a whole GPU node."""
