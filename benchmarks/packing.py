@@ -3,9 +3,9 @@
   .venv/bin/python benchmarks/packing.py [--d_model 64 --n_layers 2 --seq_len 64 --batch 8 --ks 2,4,8]
 
 Two measurements, side by side in this process:
-  step:  steady-state train steps (compiled, warm, synthetic tokens), packed `packed.make_step` on K
+  step:  steady-state train steps (compiled, warm, synthetic tokens), packed `members.make_step` on K
          models vs `step.make_train_step` on one model: models/hour = 3600 / (steps x seconds per step).
-  run:   end to end, what a sweep sees: `packed.train_packed` on K configs vs K x `loop.train`, each
+  run:   end to end, what a sweep sees: `loop.train_members` on K configs vs K x `loop.train`, each
          including compile, data, eval and the final checkpoint (--run_steps steps per model).
 Ratios > 1 mean packing trains more models per hour.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 from scaling import config as config_lib
 from scaling import models, parallel
-from scaling.sweep import packed
+from scaling.train import members
 from scaling.train import loop, optim
 from scaling.train import step as step_lib
 
@@ -57,9 +57,9 @@ def bench_steps(a, k: int, repeats: int = 7) -> tuple[float, float]:
   single = step_lib.jit_train_step(step_lib.make_train_step(graphdef, tx, lr_fn, "lm", c.train, mesh), sh, mesh)
   one = (parallel.global_batch({n: v[0] for n, v in batch.items()}, mesh),)
   # K packed.
-  graphdef, pstate, psh, _ = packed.init("gpt", c.model, list(range(k)), tx, mesh)
-  step = packed.make_step(graphdef, tx, lr_fn, "lm", c.train, mesh, psh)
-  kb = (packed._stack_batches([{n: v[j] for n, v in batch.items()} for j in range(k)], mesh),
+  graphdef, pstate, psh, _ = members.init("gpt", c.model, list(range(k)), tx, mesh)
+  step = members.make_step(graphdef, tx, lr_fn, "lm", c.train, mesh, psh)
+  kb = (members.stack_batches([{n: v[j] for n, v in batch.items()} for j in range(k)], mesh),
         jnp.ones(k, jnp.float32))
   state, _ = timed(single, state, one, 3)  # compile + warm up
   pstate, _ = timed(step, pstate, kb, 3)
@@ -81,7 +81,7 @@ def bench_runs(a, k: int) -> tuple[float, float]:
       loop.train(c, os.path.join(root, f"single{j}"))
     t1 = time.perf_counter() - t
     t = time.perf_counter()
-    packed.train_packed(cs, [os.path.join(root, f"packed{j}") for j in range(k)])
+    loop.train_members(cs, [os.path.join(root, f"packed{j}") for j in range(k)])
     tk = time.perf_counter() - t
     return 3600 * k / t1, 3600 * k / tk
   finally:

@@ -6,8 +6,8 @@ baseline: leave init_from empty). The optimizer state always starts fresh. Defau
 scaling/train/finetune.py:default_config.
 """
 
-from scaling.train import finetune
+from scaling import config as config_lib
 
 
 def get_config(size: str = "tiny"):
-  return finetune.default_config(size)
+  return config_lib.finetune_default(size)

@@ -17,6 +17,7 @@ from flax import nnx
 
 from scaling import models
 from scaling.data.tokenizer import get_tokenizer
+from scaling import config as config_lib
 from scaling.train import finetune
 
 
@@ -90,7 +91,7 @@ def generate_naive(model: nnx.Module, prompt_BxP, n_new: int, *, key: jax.Array,
 
 def load_model(workdir: str):
   """-> (model, config) of a GPT run, parameters from its newest checkpoint, on one device."""
-  c = finetune.run_config(workdir, field="workdir")
+  c = config_lib.run_config(workdir, field="workdir")
   if c.get("family") != "gpt":
     raise ValueError(f"workdir: {workdir!r} is a {c.get('family')!r} run; allowed: a 'gpt' run")
   abstract = nnx.eval_shape(lambda: models.build("gpt", c.model, c.seed))

@@ -27,7 +27,7 @@ def pretrain_config(d_model=32, n_layers=1, steps=10):
 
 
 def finetune_config(init_from="", steps=10, **model):
-  c = finetune.default_config("nano")
+  c = config.finetune_default("nano")
   c.init_from = init_from
   c.data.update(seq_len=SEQ, batch_size=32)
   c.train.update(steps=steps, eval_batches=4, log_every=10, progress=False)

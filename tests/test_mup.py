@@ -137,7 +137,6 @@ def test_mup_run_packs_shards_and_resumes(tmp_path, data_dir):
   two separate runs, and a run resumed from a mid-run checkpoint ends bitwise equal to the uninterrupted one."""
   import shutil
 
-  from scaling.sweep import packed
   from scaling.train import loop
   from test_train import params_of, tiny
   cs = []
@@ -146,7 +145,7 @@ def test_mup_run_packs_shards_and_resumes(tmp_path, data_dir):
     c.mesh.update(data=4, tensor=2)
     cs.append(c)
   singles = [loop.train(c, str(tmp_path / f"single{i}")) for i, c in enumerate(cs)]
-  together = packed.train_packed(cs, [str(tmp_path / f"packed{i}") for i in range(2)])
+  together = loop.train_members(cs, [str(tmp_path / f"packed{i}") for i in range(2)])
   # Packed vs separate: the same math, vmapped; tolerance as tests/test_sweep_packed.py (f32 reduction order).
   np.testing.assert_allclose([r["eval_loss"] for r in together], [r["eval_loss"] for r in singles], rtol=2e-4)
   assert singles[0]["eval_loss"] != singles[1]["eval_loss"]

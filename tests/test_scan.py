@@ -19,7 +19,7 @@ from flax import nnx
 
 from scaling import models, parallel, sample
 from scaling.models import sizes, stack
-from scaling.sweep import packed
+from scaling.train import members
 from scaling.train import checkpoint, finetune, loop
 from scaling.train import step as step_lib
 
@@ -158,15 +158,15 @@ def test_resume_in_the_other_layout_is_a_one_line_error(tmp_path):
 
 
 def test_packing_vmaps_a_scanned_model():
-  """K scanned members (packed.init: the init vmapped over seeds, the layer scan inside the vmap) score like K
+  """K scanned members (members.init: the init vmapped over seeds, the layer scan inside the vmap) score like K
   single models. Forward only: the vmapped train step around it is covered by test_sweep_packed."""
   mesh = parallel.make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
   m = _gpt(True)
-  graphdef, state, _, _ = packed.init("gpt", m, [0, 1], optax.sgd(0.1), mesh)
+  graphdef, state, _, _ = members.init("gpt", m, [0, 1], optax.sgd(0.1), mesh)
   assert state["params"]["blocks"]["attn"]["wq"].shape[:2] == (2, 2)  # [members, layers, ...]
   x = np.random.default_rng(0).integers(0, 40, (4, 17)).astype(np.int32)
   batch = {"inputs": x[:, :-1], "targets": x[:, 1:], "weights": np.ones((4, 16), np.float32)}
-  got = packed.make_eval(graphdef, "lm")(state["params"], batch)
+  got = members.make_eval(graphdef, "lm")(state["params"], batch)
   single = jax.jit(lambda p: step_lib.loss_sums(*step_lib.forward(nnx.merge(graphdef, p), batch, "lm"), 0.0))
   for j, seed in enumerate([0, 1]):
     params = nnx.to_pure_dict(nnx.split(models.build("gpt", m, seed=seed))[1])

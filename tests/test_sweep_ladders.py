@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from scaling.models import accounting, sizes
+from scaling.train import budget
 from scaling.sweep import ladders, locks, packed, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,7 +51,7 @@ def test_parameter_ladder_members_budget_and_rule(data_dir):
     assert c.tags.budget == pytest.approx(20 * n) and c.tags.budget_unit == "tokens"
     assert c.train.lr == pytest.approx(4e-3 * 64 / c.model.d_model * c.tags.lr_mult)
     assert c.model.vocab_size > 0 and not c.train.progress  # finalized; the sweep bar reports progress
-    assert ladders.plan(c)["tokens"] >= c.train.tokens
+    assert budget.plan(c)["tokens"] >= c.train.tokens
   assert {(c.model.d_model, c.model.n_layers) for _, c in runs} == shapes and "nano" in {c.size for _, c in runs}
   assert len({r for r, _ in runs}) == len(runs)
 
@@ -79,18 +80,20 @@ def test_isoflop_grid_flops_within_5_percent_of_budget(data_dir):
     assert len({c.size for c in cs}) >= 5, budget
     for c in cs:
       # The exact FLOPs the loop will train for (accounting x planned steps), not 6 N D.
-      assert abs(ladders.plan(c)["flops"] / budget - 1) < 0.05
+      assert abs(budget.plan(c)["flops"] / budget - 1) < 0.05
     # Sizes bracket the expected optimum N* = sqrt(C / 120).
     n = sorted(accounting.params("gpt", c.model)["nonembed"] for c in cs)
     assert n[0] < math.sqrt(budget / 120) < n[-1]
 
 
-def test_plan_uses_the_shapes_the_loop_probes(data_dir):
+def test_budget_shapes_are_the_loaders(data_dir):
+  """budget.plan reads shapes from the dataset's metadata; the loader's batches must have them."""
   from scaling.data import pipeline
-  from scaling.train import loop
-  _, c = ladders.expand(tiny(kind="isoflop", budgets=(3e10,), sizes_per_budget=2))[0]
-  probe = next(iter(pipeline.make_loader(c.data, split="validation", seed=0, shuffle=False, num_epochs=1)))
-  assert loop.plan(c, {k: np.asarray(v).shape for k, v in probe.items()}) == ladders.plan(c)
+  for kind in ("isoflop",):
+    _, c = ladders.expand(tiny(kind=kind, budgets=(3e10,), sizes_per_budget=2))[0]
+    probe = next(iter(pipeline.make_loader(c.data, split="train", seed=0, shuffle=True, num_epochs=None)))
+    for k, shape in budget.shapes(c).items():
+      assert tuple(np.asarray(probe[k]).shape) == tuple(shape), k
 
 
 def test_sweep_config_files_expand(data_dir):
@@ -163,7 +166,7 @@ def test_batch_sizes_are_an_inner_grid_that_packs_per_batch(data_dir):
   assert len(runs) == 4 and len({r for r, _ in runs}) == 4
   for run_id, c in runs:
     assert re.fullmatch(rf"gpt-d\d+-L\d+-C3\.0e10-lrx(0\.5|1)-b{c.data.batch_size}-s0", run_id), run_id
-    assert abs(ladders.plan(c)["flops"] / 3e10 - 1) < 0.2
+    assert abs(budget.plan(c)["flops"] / 3e10 - 1) < 0.2
   assert {c.data.batch_size for _, c in runs} == {8, 16}
   # The same held-out windows at every batch size: tiny()'s batch 8 x the default 8 eval batches.
   assert {c.data.batch_size * c.train.eval_batches for _, c in runs} == {64}

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from experiments import common
-from scaling import io
+from scaling import io, runid
 from scaling.sweep import ladders, results, reuse, runner, worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +23,7 @@ def _smoke_runs():
 def _fake_source(src: str, runs, change_lr_of: str = "") -> None:
   """A finished sweep in `src` with the same run configs under another sweep's tags (and ids), as if trained."""
   for i, (run_id, c) in enumerate(runs):
-    cfg = worker.plain(c)
+    cfg = runid.plain(c)
     cfg["tags"] = dict(cfg["tags"], sweep="other")
     if run_id == change_lr_of:
       cfg["train"]["lr"] *= 2
@@ -43,10 +43,10 @@ def test_equal_configs_are_copied_in_with_this_sweeps_tags(tmp_path):
   os.makedirs(os.path.join(dst, "runs", runs[2][0]))  # this sweep already started that run: it resumes itself
   assert reuse.adopt(dst, runs, [src]) == [runs[0][0]]  # [1]: another lr; [2]: present here
   d, s = os.path.join(dst, "runs", runs[0][0]), os.path.join(src, "runs", "other-0")
-  assert io.read_json(os.path.join(d, "config.json"))["tags"] == worker.plain(runs[0][1])["tags"]
+  assert io.read_json(os.path.join(d, "config.json"))["tags"] == runid.plain(runs[0][1])["tags"]
   r = io.read_json(os.path.join(d, "result.json"))
   assert r["reused_from"] == s and r["tags"]["sweep"] == "known_entropy_smoke" and r["eval_loss"] == 1.5
-  assert worker.config_diff(io.read_json(os.path.join(d, "config.json")), runs[0][1]) == []
+  assert runid.config_diff(io.read_json(os.path.join(d, "config.json")), runs[0][1]) == []
   # Checkpoints are hard links (no second copy); logs are copies (an append here must not reach the source).
   inode = lambda *p: os.stat(os.path.join(*p)).st_ino  # noqa: E731
   assert inode(d, "checkpoints", "24", "blob") == inode(s, "checkpoints", "24", "blob")

@@ -11,7 +11,7 @@ import sys
 import ml_collections
 import pytest
 
-from scaling import io, results
+from scaling import io, results, runid
 from scaling.models import accounting
 from scaling.sweep import results as sweep_results
 from scaling.sweep import ladders, runner
@@ -211,6 +211,6 @@ def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
   from scaling.sweep import worker
   new = config_lib.base("gpt", "nano").to_dict()
   old = {**new, "data": {k: v for k, v in new["data"].items() if k not in config_lib.FILES_DEFAULTS}}
-  assert worker.config_diff(old, new) == []  # a run written before data.text_field existed
+  assert runid.config_diff(old, new) == []  # a run written before data.text_field existed
   changed = {**new, "data": {**new["data"], "text_field": "content"}}
-  assert worker.config_diff(old, changed) == ["data.text_field: 'text' -> 'content'"]
+  assert runid.config_diff(old, changed) == ["data.text_field: 'text' -> 'content'"]

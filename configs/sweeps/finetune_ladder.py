@@ -7,7 +7,7 @@ DIR/figures/downstream.png (fine-tuned accuracy / loss vs pretraining params and
 
 Pretraining: the gpt_ladder rule (lr = 3e-3 * 128 / d_model, tokens = 20 N). Fine-tuning: the same
 labelled budget for every size (finetune.overrides.train.steps x batch), peak lr = 0.5 x the member's
-pretraining lr (lr_ratio; measured at d64: see finetune.default_config), so bigger members get the smaller rate they were
+pretraining lr (lr_ratio; measured at d64: see config.finetune_default), so bigger members get the smaller rate they were
 pretrained with. Headline metric: balanced accuracy on the test split (see scaling/sweep/downstream.py).
 """
 

@@ -26,7 +26,7 @@ FAMILIES = ("gpt", "transformer", "dnn")
 # model.scan_layers of new configs (scaling.models.stack; the measurements behind it: benchmarks/RESULTS.md).
 SCAN_LAYERS = False
 # Standard parametrization unless asked (models/mup.py). Added after runs existed: a config.json without
-# these fields means these values (config.ADDED_DEFAULTS).
+# these fields means these values (runid.ADDED_DEFAULTS).
 MUP_DEFAULTS = {"parametrization": "sp", "base_width": 0}
 
 

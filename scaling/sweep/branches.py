@@ -18,7 +18,9 @@ import os
 import ml_collections
 import pandas as pd
 
-from scaling.train import checkpoint, optim
+from scaling import config as config_lib
+from scaling.sweep import worker
+from scaling.train import budget, checkpoint, optim
 
 MODES = ("", "cooldown")
 KINDS = ("data", "isoflop", "grid")  # ladder kinds whose members share sizes across budgets
@@ -26,7 +28,6 @@ BUDGET = {"tokens": 0, "flops": 0.0, "steps": 0}  # train fields that only set t
 
 
 def validate(s: ml_collections.ConfigDict) -> None:
-  from scaling import config as config_lib
   if s.branch not in MODES:
     raise ValueError(f"branch: got {s.branch!r}; allowed: '' (separate runs) or 'cooldown'")
   if not s.branch:
@@ -52,17 +53,17 @@ def _group_key(c: ml_collections.ConfigDict) -> str:
   return json.dumps(d, sort_keys=True, default=str)
 
 
-def make(s: ml_collections.ConfigDict, runs: list) -> list:
+def make(s: ml_collections.ConfigDict, runs: list, finish) -> list:
   """[(run_id, config)] of separate runs -> trunks and branches, trunks first (ValueError for a budget
-  too short to branch, naming the budget field)."""
-  from scaling.sweep import ladders  # local: ladders imports this module
+  too short to branch, naming the budget field). `finish(s, c, id_parts, seed, lr_mult, tags)` -> (run_id, config)
+  is the ladder's own member finisher (scaling/sweep/ladders.py), so a trunk is named and finalized like any member."""
   groups: dict[str, list] = {}
   for run_id, c in runs:
     groups.setdefault(_group_key(c), []).append((run_id, c))
   trunks, out = [], []
   field = "budgets" if s.kind == "isoflop" else "token_budgets"
   for members in groups.values():
-    steps = [ladders.plan(c)["steps"] for _, c in members]
+    steps = [budget.plan(c)["steps"] for _, c in members]
     c0 = members[0][1]
     w = c0.train.warmup_steps if c0.train.warmup_steps >= 0 else int(c0.train.warmup_frac * min(steps))
     starts = []
@@ -80,12 +81,12 @@ def make(s: ml_collections.ConfigDict, runs: list) -> list:
     with t.unlocked():
       t.tags = ml_collections.ConfigDict(keep)
     seed, lr_mult = c0.seed, c0.tags.get("lr_mult", 1.0)
-    trunk_id, t = ladders._finish(s, t, ["trunk", f"n{max(starts)}"], seed, lr_mult,
-                                  dict(role="trunk", branch=s.branch))
+    trunk_id, t = finish(s, t, ["trunk", f"n{max(starts)}"], seed, lr_mult,
+                          dict(role="trunk", branch=s.branch))
     trunks.append((trunk_id, t))
     for (run_id, c), at, n in zip(members, starts, steps):
       c.train.update(branch_from=f"../{trunk_id}", branch_step=at)
-      tok_step = ladders.plan(c)["tokens_per_step"]
+      tok_step = budget.plan(c)["tokens_per_step"]
       with c.tags.unlocked():
         c.tags.update(trunk=trunk_id, branch=s.branch, branch_tokens=float((n - at) * tok_step),
                       cooldown_frac=float(s.cooldown_frac), cooldown_shape=s.cooldown_shape)
@@ -104,7 +105,6 @@ def waiting(run_dir: str, c: dict, retry_failed: bool, attempted: set) -> bool:
   trunk = os.path.normpath(os.path.join(run_dir, t["branch_from"]))
   if checkpoint.has_step(trunk, t["branch_step"]):
     return False
-  from scaling.sweep import worker
   r = worker.read_result(trunk)
   return r is None or (retry_failed and r.get("status") != "completed" and os.path.basename(trunk) not in attempted)
 

@@ -24,7 +24,7 @@ import ml_collections
 import pandas as pd
 
 from scaling import config as config_lib
-from scaling import io
+from scaling import io, runid
 from scaling.sweep import executors, results, runner, worker
 from scaling.train import finetune
 
@@ -38,7 +38,7 @@ PRETRAIN_FIELDS = ("params", "params_nonembed", "tokens", "flops", "eval_loss", 
 def defaults() -> ml_collections.ConfigDict:
   """The `finetune` section of a sweep config."""
   f = ml_collections.ConfigDict()
-  f.overrides = ml_collections.ConfigDict()  # nested run-config fields over finetune.default_config
+  f.overrides = ml_collections.ConfigDict()  # nested run-config fields over config.finetune_default
   f.scratch = True    # also fine-tune each architecture from random init (the no-pretraining baseline)
   f.seeds = (0,)      # fine-tuning seeds (head init and data order) per pretraining run
   f.lr_ratio = 0.0    # > 0: fine-tune peak lr = lr_ratio x the member's pretraining lr; 0: overrides' lr
@@ -69,8 +69,8 @@ def validate(s: ml_collections.ConfigDict) -> None:
 def finetune_config(s: ml_collections.ConfigDict, pre_dir: str, pre_row: dict, init: str,
                     seed: int) -> ml_collections.ConfigDict:
   """The finalized, validated run config fine-tuning the pretraining run in `pre_dir`."""
-  f, pc = s.finetune, finetune.run_config(pre_dir)
-  c = finetune.default_config("nano")
+  f, pc = s.finetune, config_lib.run_config(pre_dir)
+  c = config_lib.finetune_default("nano")
   # Where the pretraining data and devices were is where the fine-tune's are, unless overridden.
   c.data.data_dir, c.data.tokenizer = pc.data.get("data_dir", ""), pc.data.get("tokenizer", "byte")
   c.mesh.update(pc.mesh.to_dict())
@@ -81,7 +81,7 @@ def finetune_config(s: ml_collections.ConfigDict, pre_dir: str, pre_row: dict, i
   else:  # the pretrained architecture from random init (finalize adds the head)
     c.init_from = ""
     c.model = ml_collections.ConfigDict({k: v for k, v in pc.model.to_dict().items()
-                                         if k not in finetune.HEAD_FIELDS})
+                                         if k not in config_lib.HEAD_FIELDS})
     c.size = pc.size
   if f.lr_ratio:
     c.train.lr = float(f.lr_ratio * pc.train.lr)
@@ -145,7 +145,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       bar.ended(t.run_ids, outcome, len(runs) - len(todo) + len(ended))
 
     try:
-      ex.run([executors.Task([r], [worker._plain(c)]) for r, c in todo], lambda t: bar.started(t.run_ids), on_done)
+      ex.run([executors.Task([r], [runid.plain(c)]) for r, c in todo], lambda t: bar.started(t.run_ids), on_done)
     finally:
       bar.close()
   score_test(ft_dir, [r for r, _ in runs], max_batches=s.finetune.test_batches)

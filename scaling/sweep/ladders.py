@@ -302,24 +302,6 @@ def _n(c: ml_collections.ConfigDict, param_count: str) -> float:
   return accounting.params(c.family, c.model)[param_count]
 
 
-def shapes(c: ml_collections.ConfigDict) -> dict:
-  """Batch shapes as the loop probes them (for `loop.plan`), from the dataset's metadata."""
-  from scaling.data import pipeline
-  b, task = c.data.batch_size, c.data.get("task", "lm")
-  if task == "classify":
-    return {"x": (b, c.model.num_features), "label": (b,)}
-  if task in config_lib.SEQ2SEQ_TASKS:
-    info = pipeline.dataset_info(c.data)
-    return {"inputs": (b, info["inputs_len"]), "targets": (b, info["targets_len"])}
-  return {"inputs": (b, c.data.seq_len)}
-
-
-def plan(c: ml_collections.ConfigDict) -> dict:
-  """steps / tokens / FLOPs the loop will run for a finalized neural config."""
-  from scaling.train import loop
-  return loop.plan(c, shapes(c))
-
-
 def _apply_rule(c: ml_collections.ConfigDict, s: ml_collections.ConfigDict, lr_mult: float,
                 batch: int | None = None) -> None:
   r = s.rule
@@ -451,7 +433,7 @@ LADDERS = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder, 
 
 def _ladder(s: ml_collections.ConfigDict) -> list:
   runs = LADDERS[s.kind](s)
-  return branches.make(s, runs) if s.branch else runs
+  return branches.make(s, runs, _finish) if s.branch else runs
 
 
 def _same(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> bool:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from scaling import config as config_lib
 from scaling.sweep import ladders, status
-from scaling.train import memory, metrics, progress
+from scaling.train import budget, memory, metrics, progress
 
 # --chip -> the key of metrics.PEAK_BF16 (None: measured on this host).
 CHIPS = {"h100": "H100", "h200": "H200", "a100": "A100", "v5e": "TPU v5e", "cpu": None}
@@ -74,8 +74,8 @@ def table(s: ml_collections.ConfigDict, b: Budget) -> pd.DataFrame:
   for run_id, c in ladders.expand(s):
     row = {"run_id": run_id, "family": c.family}
     if c.family in config_lib.NEURAL:
-      p = ladders.plan(c)
-      mem = memory.analytic(c, ladders.shapes(c), b.devices)["total"]
+      p = budget.plan(c)
+      mem = memory.analytic(c, budget.shapes(c), b.devices)["total"]
       device_s = p["flops"] / (b.peak * b.mfu)
       row.update(params=p["params"]["total"], params_nonembed=p["params"]["nonembed"], tokens=p["tokens"],
                  flops=p["flops"], steps=p["steps"], batch_size=c.data.batch_size, seq_len=c.data.get("seq_len"),

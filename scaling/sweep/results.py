@@ -19,10 +19,13 @@ The fits use `best_points`: one row per point, its best setting's loss averaged 
 import glob
 import os
 
+import ml_collections
 import numpy as np
 import pandas as pd
 
+from scaling import config as config_lib
 from scaling import io
+from scaling.train import budget
 
 # Columns every row has, in this order (result.json may add more, e.g. eval_accuracy).
 COLUMNS = [
@@ -171,16 +174,13 @@ def load(sweep_dir: str, *, status: str | None = None, trunks: bool = False) -> 
 
 def planned_flops_per_token(run_dir: str) -> float | None:
   """Training FLOPs per token of a run without a result yet, from its config.json by the loop's own
-  accounting (loop.plan); None where that cannot be known (no config, not a neural run)."""
-  from scaling import config as config_lib  # local: jax-heavy, and only runs in flight need it
+  accounting (budget.plan); None where that cannot be known (no config, not a neural run)."""
   cfg_path = os.path.join(run_dir, "config.json")
   cfg = io.read_json(cfg_path) if os.path.exists(cfg_path) else {}
   if cfg.get("family") not in config_lib.NEURAL:
     return None
-  import ml_collections
-  from scaling.sweep import ladders
   try:
-    p = ladders.plan(ml_collections.ConfigDict(cfg))  # config.json holds the finalized config
+    p = budget.plan(ml_collections.ConfigDict(cfg))  # config.json holds the finalized config
   except (ValueError, KeyError, TypeError, AttributeError):  # a config the loop rejected: it has no FLOPs
     return None
   return p["flops_per_step"] / max(p["tokens_per_step"], 1)

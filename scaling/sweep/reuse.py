@@ -1,5 +1,5 @@
 """`scaling sweep --reuse_from=DIR[,DIR...]`: completed runs of other sweeps whose config computes the same
-thing as a run of this sweep (worker.config_diff is empty: tags, logging cadence and paths aside) are
+thing as a run of this sweep (runid.config_diff is empty: tags, logging cadence and paths aside) are
 copied in instead of trained again. Matched by config, not by run id, so a run keeps this sweep's id and
 tags; its result.json says where it came from (`reused_from`).
 
@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 
-from scaling import faults, io
+from scaling import faults, io, runid
 from scaling.sweep import locks, worker
 
 TMP = ".reuse"
@@ -43,7 +43,7 @@ def _index(sources: list[str]) -> dict[str, str]:
       r = worker.read_result(d)
       if r is None or r.get("status") != "completed" or not os.path.exists(os.path.join(d, "config.json")):
         continue
-      index.setdefault(worker.config_key(io.read_json(os.path.join(d, "config.json"))), d)
+      index.setdefault(runid.config_key(io.read_json(os.path.join(d, "config.json"))), d)
   return index
 
 
@@ -79,12 +79,12 @@ def adopt(sweep_dir: str, runs, sources: list[str]) -> list[str]:
   adopted = []
   for run_id, c in runs:
     dst = os.path.join(sweep_dir, "runs", run_id)
-    src = index.get(worker.config_key(c))
+    src = index.get(runid.config_key(c))
     if src is None or os.path.exists(dst) or os.path.abspath(src) == dst:
       continue
     tmp = os.path.join(tmp_root, f"{run_id}@{socket.gethostname()}@{os.getpid()}")
     shutil.copytree(src, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".lock*"))
-    tags = worker.plain(c)["tags"]
+    tags = runid.plain(c)["tags"]
     _retag(os.path.join(tmp, "config.json"), tags, {})
     _retag(os.path.join(tmp, "result.json"), tags, {"reused_from": src})
     faults.point("reuse_copied")

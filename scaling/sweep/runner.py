@@ -18,9 +18,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from scaling import config as config_lib
-from scaling import faults, io
+from scaling import faults, io, runid
 from scaling.models import accounting
-from scaling.train import memory, progress
+from scaling.train import budget, memory, progress
 from scaling.sweep import branches, executors, ladders, locks, packed, results, reuse, status, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
@@ -47,7 +47,7 @@ def check_conflicts(sweep_dir: str, runs, retry_failed: bool) -> None:
     path = os.path.join(d, "config.json")
     if not os.path.exists(path):
       continue
-    diff = worker.config_diff(io.read_json(path), c)
+    diff = runid.config_diff(io.read_json(path), c)
     if not diff:
       continue
     r = worker.read_result(d)
@@ -65,7 +65,7 @@ def write_sweep_json(sweep_dir: str, s: ml_collections.ConfigDict, runs) -> None
   for run_id, c in runs:
     row = {"run_id": run_id, "family": c.family, "size": c.size, "seed": c.seed, "tags": c.tags.to_dict()}
     if c.family in ("gpt", "transformer", "dnn"):
-      p = ladders.plan(c)
+      p = budget.plan(c)
       row.update(params=p["params"]["total"], params_nonembed=p["params"]["nonembed"], steps=p["steps"],
                  tokens=p["tokens"], flops=p["flops"], lr=c.train.lr, batch_size=c.data.batch_size)
     rows.append(row)
@@ -167,7 +167,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if s.executor.kind != "slurm":  # this machine trains them: a run that cannot fit is refused now
     for run_id, c in runs:
       if c.family in config_lib.NEURAL:
-        memory.check(c, memory.analytic(c, ladders.shapes(c))["total"], f"run {run_id}, analytic estimate",
+        memory.check(c, memory.analytic(c, budget.shapes(c))["total"], f"run {run_id}, analytic estimate",
                      slack=memory.ANALYTIC_SLACK)
   sweep_dir = os.path.abspath(sweep_dir)
   os.makedirs(os.path.join(sweep_dir, "runs"), exist_ok=True)
@@ -177,7 +177,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   if reused and progress:
     print(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}", flush=True)
   configs = dict(runs)
-  plain = {r: worker.plain(c) for r, c in runs}
+  plain = {r: runid.plain(c) for r, c in runs}
   ids = [r for r, _ in runs]
   ex = executors.make(s.executor, sweep_dir, retry_failed)
   timeout = s.executor.lock_timeout_s
@@ -210,7 +210,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
       if todo:
         progressed.clear()
         groups = packed.groups(todo, s.pack, lambda r: worker.checkpoint_steps(os.path.join(sweep_dir, "runs", r)))
-        tasks = [executors.Task(g, [worker.plain(configs[r]) for r in g]) for g in groups]
+        tasks = [executors.Task(g, [runid.plain(configs[r]) for r in g]) for g in groups]
         if s.executor.kind == "pool":  # longest first: the big members do not start last and run alone
           tasks.sort(key=lambda t: -sum(cost(configs[r]) for r in t.run_ids))
         ex.run(tasks, on_start, on_done)

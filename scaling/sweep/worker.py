@@ -19,26 +19,10 @@ import traceback
 
 import ml_collections
 
-from scaling import faults, io
+from scaling import faults, io, runid
 from scaling.sweep import locks
 
-# Fields that do not change what a run computes: a relaunch may differ in them without conflict.
-IGNORED = {"tags", "train.progress", "train.log_every", "train.eval_every", "train.checkpoint_every",
-           "train.keep_checkpoints", "train.peak_flops", "data.data_dir", "mesh"}
 EXIT_OK = 0
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    key = f"{prefix}{k}"
-    if any(key == i or key.startswith(i + ".") for i in IGNORED):
-      continue
-    if isinstance(v, dict):
-      out.update(_flat(v, key + "."))
-    else:
-      out[key] = v
-  return out
 
 
 def usable_cpus() -> list[int]:
@@ -46,31 +30,6 @@ def usable_cpus() -> list[int]:
   if hasattr(os, "sched_getaffinity"):
     return sorted(os.sched_getaffinity(0))
   return list(range(os.cpu_count() or 1))
-
-
-def plain(cfg) -> dict:
-  d = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
-  return json.loads(json.dumps(d, default=io._default))  # tuples -> lists, numpy -> python
-
-
-_plain = plain  # the earlier name (scaling/sweep/downstream.py uses it)
-
-
-def _computed(cfg) -> dict:
-  """The flat fields of a config that change what its run computes (defaults added for older configs)."""
-  from scaling import config as config_lib  # local: `scaling status` reads sweeps without importing jax
-  return {**config_lib.ADDED_DEFAULTS, **_flat(plain(cfg))}
-
-
-def config_diff(old: dict, new: dict) -> list[str]:
-  """'field: old -> new' for every field that changes what the run computes."""
-  a, b = _computed(old), _computed(new)
-  return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def config_key(cfg) -> str:
-  """Equal for two configs when config_diff finds nothing between them (a hashable stand-in for it)."""
-  return json.dumps(_computed(cfg), sort_keys=True, default=str)
 
 
 def read_result(run_dir: str) -> dict | None:
@@ -137,17 +96,14 @@ def _agree(flag: bool) -> bool:
 
 
 def _train(cfgs: list[ml_collections.ConfigDict], run_dirs: list[str]) -> list[dict]:
-  if len(cfgs) > 1:
-    from scaling.sweep import packed
-    return packed.train_packed(cfgs, run_dirs)
   # Imported here, not at the top: `scaling status` reads run files through this module without jax.
   from scaling import config as config_lib
   c, d = cfgs[0], run_dirs[0]
-  if c.family in config_lib.BASELINES:
+  if len(cfgs) == 1 and c.family in config_lib.BASELINES:
     from scaling.baselines import run as baseline_run
     return [baseline_run.run(c, d)]
   from scaling.train import loop
-  return [loop.train(c, d)]
+  return loop.train_members(cfgs, run_dirs)
 
 
 def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_failed: bool = False,
@@ -184,10 +140,10 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
       if main:
         old = io.read_json(os.path.join(dirs[r], "config.json")) if os.path.exists(
             os.path.join(dirs[r], "config.json")) else None
-        changed = old is not None and bool(config_diff(old, cfgs[r]))
+        changed = old is not None and bool(runid.config_diff(old, cfgs[r]))
         if redo or (changed and (checkpoint_step(dirs[r]) or os.path.exists(os.path.join(dirs[r], "metrics.jsonl")))):
           set_aside(dirs[r], fresh=changed)
-        io.atomic_write_json(os.path.join(dirs[r], "config.json"), plain(cfgs[r]))
+        io.atomic_write_json(os.path.join(dirs[r], "config.json"), runid.plain(cfgs[r]))
         event(dirs[r], "start", resumed_from=checkpoint_step(dirs[r]), retry=redo,
               packed_with=[x for x in run_ids if x != r], cpus=usable_cpus())
         faults.point("run_claimed")
@@ -217,7 +173,7 @@ def _run_and_record(cfgs, run_dirs, main: bool) -> None:
       # device count rejects, a data error) we write it.
       r = read_result(d)
       if r is None:
-        record_failure(d, plain(c), error)
+        record_failure(d, runid.plain(c), error)
       else:
         event(d, "end", status=r.get("status"), wall_time_s=time.time() - t0, error=r.get("error", error))
     return

@@ -11,6 +11,7 @@ import os
 
 import ml_collections
 
+from scaling import io, runid
 from scaling.train import checkpoint, optim
 
 # Fields a trunk and its branches may differ in: the budget and the schedule after the branch point.
@@ -49,10 +50,8 @@ def check(c: ml_collections.ConfigDict, steps: int, workdir: str | None) -> None
   if not checkpoint.has_step(trunk, at):
     raise ValueError(f"train.branch_from: no committed checkpoint at step {at} in {trunk}; allowed: a trunk run "
                      "directory that saved that step (train.checkpoint_steps)")
-  from scaling import io
-  from scaling.sweep import worker  # local: the sweep package imports the loop
   cfg = os.path.join(trunk, "config.json")
-  diff = [d for d in worker.config_diff(io.read_json(cfg), c) if not d.startswith(BRANCH_FIELDS)] \
+  diff = [d for d in runid.config_diff(io.read_json(cfg), c) if not d.startswith(BRANCH_FIELDS)] \
       if os.path.exists(cfg) else ["config.json missing"]
   if diff:
     raise ValueError(f"train.branch_from: the trunk {trunk} was trained with another config ({'; '.join(diff[:3])}); "

@@ -20,13 +20,17 @@ class Checkpointer:
   def __init__(self, workdir: str, keep: int = 2, pinned=()):
     self.dir = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.data_dir = os.path.join(self.dir, "data")
-    os.makedirs(self.data_dir, exist_ok=True)
     self.keep, self.pinned = keep, {int(s) for s in pinned}
+    self.reopen()
+
+  def reopen(self) -> None:
+    """(Re)create the directory and its manager, e.g. after the old checkpoints were moved aside."""
+    os.makedirs(self.data_dir, exist_ok=True)
     # Synchronous saves: a checkpoint either exists completely when save() returns or not at all, and a
     # SIGKILL cannot leave a committed step without its data state. With pinned steps orbax keeps all and
     # save() deletes the surplus itself (orbax 0.12 has no per-step keep rule).
     self.manager = ocp.CheckpointManager(
-        self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=None if self.pinned else keep, create=True,
+        self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=None if self.pinned else self.keep, create=True,
                                                        enable_async_checkpointing=False))
 
   def _data_path(self, step: int) -> str:

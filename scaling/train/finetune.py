@@ -13,59 +13,9 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from scaling import config as config_lib
 from scaling import io
 from scaling.models import stack
-
-# Model fields the fine-tune config owns; everything else in `model` comes from the pretrained run.
-HEAD_FIELDS = ("num_classes",)
-
-
-def default_config(size: str = "tiny") -> ml_collections.ConfigDict:
-  """A GPT fine-tuned on `module_cls` (offline: the embedded stdlib corpus). Set `init_from` to start
-  from a pretrained run; left empty it trains the same model from scratch (the baseline)."""
-  from scaling import config as config_lib
-  c = config_lib.base("gpt", size, task="module_cls")
-  c.data.name, c.data.seq_len, c.data.batch_size = "stdlib", 128, 32
-  t = c.train
-  # Short warmup, cosine decay, little weight decay, and half the default pretraining rate (3e-3).
-  # Measured at d64 pretrained at 6e-3, on validation loss and balanced accuracy after fine-tuning from
-  # it: 1/2 of that rate beat 1/3 (300 steps), 1/3 beat 1/6 (200 steps). From scratch the lower rates
-  # gave 0.04-0.06 lower loss and the same balanced accuracy.
-  t.steps, t.lr, t.warmup_frac, t.weight_decay = 500, 1.5e-3, 0.1, 0.01
-  # Score all of the validation split (it is cheap next to training) so accuracy differences of a
-  # point between runs are not sampling noise.
-  t.eval_batches = 1_000_000
-  return c
-
-
-def run_config(run_dir: str, field: str = "init_from") -> ml_collections.ConfigDict:
-  """The config.json of a run directory (ValueError naming `field` when it is not one)."""
-  path = os.path.join(os.path.expanduser(run_dir), "config.json")
-  if not run_dir or not os.path.exists(path):
-    raise ValueError(f"{field}: {run_dir!r} is not a run directory (no config.json); allowed: a directory "
-                     "written by `scaling train`")
-  return ml_collections.ConfigDict(io.read_json(path))
-
-
-def inherit_model(c: ml_collections.ConfigDict) -> None:
-  """In place (on an unlocked config): take family, size and model from `c.init_from`'s run, keeping only
-  the fine-tune's own head fields. Called by config.finalize, so mismatches fail before any compile."""
-  pc = run_config(c.init_from)
-  if pc.family != c.family:
-    raise ValueError(f"init_from: the run {c.init_from!r} is a {pc.family!r} model; family={c.family!r} "
-                     f"cannot start from it; allowed: family={pc.family!r}")
-  tok, ptok = c.data.get("tokenizer", "byte"), pc.data.get("tokenizer", "byte")
-  if tok != ptok:
-    raise ValueError(f"data.tokenizer: {tok!r} differs from the pretrained run's {ptok!r} (init_from="
-                     f"{c.init_from!r}); allowed: {ptok!r}")
-  heads = {f: c.model[f] for f in HEAD_FIELDS if f in c.model}
-  c.model = ml_collections.ConfigDict(pc.model.to_dict())
-  for f in HEAD_FIELDS:  # a pretrained run that was itself a classifier does not pass its head on
-    if f in c.model:
-      del c.model[f]
-  c.model.update(heads)
-  c.size = pc.size
-
 
 def latest_steps(run_dir: str) -> list[int]:
   """Committed orbax steps under RUN/checkpoints, newest first."""
@@ -223,7 +173,7 @@ def evaluate(run_dir: str, split: str = "test", max_batches: int = 0) -> dict:
   from scaling import models, parallel
   from scaling.data import pipeline
 
-  c = run_config(run_dir, field="run_dir")
+  c = config_lib.run_config(run_dir, field="run_dir")
   if c.data.get("task") != "module_cls" or not c.model.get("num_classes", 0):
     raise ValueError(f"run_dir: {run_dir!r} is not a classifier run; allowed: a run with data.task='module_cls'")
   mesh = parallel.make_mesh(c.mesh)

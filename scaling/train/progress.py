@@ -3,7 +3,7 @@
 Under SLURM, CI or `make sweep > log` tqdm is off (stdout is not a TTY) and a carriage-return bar would be
 unreadable in a file anyway. There every event is one flushed line (a file sees it as it happens) and a
 running loop prints a progress line every `every_s()` seconds (env SCALING_LOG_EVERY_S, default 30).
-Both the training loops (loop.py, packed.py) and the sweep runner report through here.
+The training loop (loop.py) and the sweep runner report through here.
 """
 
 import math
