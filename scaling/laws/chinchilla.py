@@ -1,7 +1,7 @@
 """Chinchilla's three approaches (Hoffmann et al. 2022): optimal (N, D) per FLOP budget as power laws in C.
 
   approach1  minimum-loss envelope over runs at each FLOP budget -> N_opt = k_N C^a, D_opt = k_D C^b
-  approach2  IsoFLOP: parabola of loss in log N per budget, its minimum -> N_opt(C), D_opt(C)
+  approach2  IsoFLOP: parabola of loss in log N on the sizes around each budget's lowest loss -> N_opt(C), D_opt(C)
   approach3  L(N, D) = E + A/N^alpha + B/D^beta  (App. D.2; the shared estimator, scaling/laws/estimator.py)
 
 Approaches 1 and 2 resample runs (within each budget for approach 2) and redo the envelope / parabolas,
@@ -101,7 +101,7 @@ def _allocation_fit(law: str, C_G, Nopt_BxG, Dopt_BxG, budgets, extra: dict) -> 
               n_boot=int(np.isfinite(a[1:]).sum()), budgets=[float(c) for c in budgets], **extra)
 
 
-WINDOW = 7  # sizes per parabola around each budget's lowest loss: experiments/approach2_window.py
+WINDOW = 5  # sizes per parabola around each budget's lowest loss: experiments/approach2_window.py
 
 
 def _window_vertex(u_P: np.ndarray, L_P: np.ndarray, w_P: np.ndarray, window: int):
@@ -136,8 +136,9 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
   inside the sizes tried (bracketed); the rest are named in `notes` and kept only with
   keep_unbracketed=True: their vertex extrapolates the curve and is not a measurement.
 
-  The bootstrap redraws what is noisy: each point's seeds (where every point of a budget has >= 2),
-  else the runs within each budget; window and vertex are redone on each resample."""
+  The bootstrap redraws what is noisy: the seeds of each point (where every point of a budget has >= 2;
+  deviations from the point's mean, pooled over the budget), else the runs within each budget; window
+  and vertex are redone on each resample."""
   N, D, loss, budget = (_values(n, v) for n, v in (("N", N), ("D", D), ("loss", loss), ("budget", budget)))
   _same_length("approach2", N=N, D=D, loss=loss, budget=budget)
   if isinstance(window, bool) or not isinstance(window, int) or window < 3:
@@ -158,47 +159,50 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
     seeds_P = np.bincount(point_R)
     by_seeds = bool((seeds_P >= 2).all())
     onehot_RxP = np.eye(u_P.size)[point_R]
-    if by_seeds:  # each point keeps its number of seeds, drawn with replacement from its own runs
-      W_BxR = np.ones((B, u_R.size))
-      for p in range(u_P.size):
-        r = np.flatnonzero(point_R == p)
-        W_BxR[1:, r] = rng.multinomial(r.size, np.full(r.size, 1 / r.size), size=n_boot)
-    else:
+    mean_P = (L_R @ onehot_RxP) / seeds_P
+    if by_seeds:
+      # Each point keeps its sizes and its number of seeds; its seeds' deviations from their mean are
+      # redrawn from the whole budget's (pooled: 2-4 seeds alone under-state their own spread, and the
+      # plain resample of n seeds shrinks it by (n - 1) / n, so deviations are scaled by sqrt(n / (n - 1))).
+      dev_R = (L_R - mean_P[point_R]) * np.sqrt(seeds_P / (seeds_P - 1))[point_R]
+      draw_BxR = dev_R[rng.integers(0, u_R.size, size=(n_boot, u_R.size))]
+      w_BxP = np.tile(seeds_P.astype(np.float64), (B, 1))
+      L_BxP = np.vstack([mean_P[None], mean_P + (draw_BxR @ onehot_RxP) / seeds_P])
+    else:  # one run per point (or uneven seeds): redraw the runs within the budget
       W_BxR = np.vstack([np.ones((1, u_R.size)), rng.multinomial(u_R.size, np.full(u_R.size, 1 / u_R.size),
                                                                  size=n_boot)])
-    w_BxP = W_BxR @ onehot_RxP
-    with np.errstate(invalid="ignore"):
-      L_BxP = (W_BxR * L_R) @ onehot_RxP / w_BxP
+      w_BxP = W_BxR @ onehot_RxP
+      with np.errstate(invalid="ignore"):
+        L_BxP = (W_BxR * L_R) @ onehot_RxP / w_BxP
     ustar = np.full(B, np.nan)
     for b in range(B):
       if (w_BxP[b] > 0).sum() >= 3:
         ustar[b], coef, lo, hi, inside = _window_vertex(u_P, L_BxP[b], w_BxP[b], window)
         if b == 0:
           coef0, lo0, hi0, inside0 = coef, lo, hi, inside
-    if not np.isfinite(ustar[0]):
-      raise ValueError(f"approach2: budget {C:.3g}: loss vs log N is not convex around its lowest loss "
-                       f"(no minimum); add sizes around the optimum")
     dslope, dicpt = _wls_line(u_R, lD_R[None], np.ones((1, u_R.size)))
     Nopt[:, g] = np.exp(ustar)
     Dopt[:, g] = np.exp(dicpt[0] + dslope[0] * ustar)
-    in_range = bool(u_P[0] <= ustar[0] <= u_P[-1])
+    in_range = bool(u_P[0] <= ustar[0] <= u_P[-1])  # False for NaN: no minimum
     per_budget.append(dict(C=float(C), N_opt=float(Nopt[0, g]), D_opt=float(Dopt[0, g]),
                            loss_opt=float(np.polyval(coef0, ustar[0])), coef=[float(v) for v in coef0],
                            in_range=in_range, bracketed=bool(inside0 and in_range),
                            window=[float(np.exp(u_P[lo0])), float(np.exp(u_P[hi0]))], sizes=int(u_P.size),
                            n=int(u_R.size), bootstrap="seeds" if by_seeds else "runs"))
   bracketed = np.array([b["bracketed"] for b in per_budget])
-  used = bracketed | keep_unbracketed
-  notes = []
-  if not bracketed.all():
-    names = ", ".join(f"{b['C']:.3g}" for b in per_budget if not b["bracketed"])
+  vertex = np.isfinite(Nopt[0])
+  used = vertex & (bracketed | keep_unbracketed)
+  notes = [f"budget {b['C']:.3g}: loss vs log N is not convex around its lowest loss (no minimum): left out; "
+           "add sizes around the optimum" for b, v in zip(per_budget, vertex) if not v]
+  if not bracketed[vertex].all():
+    names = ", ".join(f"{b['C']:.3g}" for b, v in zip(per_budget, vertex) if v and not b["bracketed"])
     notes.append(f"budgets {names}: the lowest loss is at the smallest or largest size tried (optimum not "
                  f"bracketed), so their N_opt extrapolates; "
                  + ("kept in the exponent fit (keep_unbracketed)" if keep_unbracketed else
                     "left out of the exponent fit (keep_unbracketed=True keeps them); add sizes there"))
   if used.sum() < 2:
-    raise ValueError(f"approach2: {int(used.sum())} of {Cs.size} budgets bracket their optimum; the exponent "
-                     f"needs 2 (add sizes around each budget's lowest loss, or keep_unbracketed=True)")
+    raise ValueError(f"approach2: {int(used.sum())} of {Cs.size} budgets give an N_opt to fit; the exponent needs "
+                     f"2 ({'; '.join(notes) or 'add sizes around the lowest losses'})")
   for b, u in zip(per_budget, used):
     b["used"] = bool(u)
   return _allocation_fit("approach2", Cs[used], Nopt[:, used], Dopt[:, used], Cs if budgets is None else budgets,
