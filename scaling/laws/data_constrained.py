@@ -135,23 +135,22 @@ def _identification(fg, theta, obj, P, ci, names) -> tuple[dict, list[dict], lis
   """Profiles over R_D* (and R_N*), the profile's local minima (each polished in full), and notes."""
   profile, notes, minima = {}, [], []
   for which, name in enumerate(names):
+    shown = name.replace("_star", "*")
     f_G, other_G = _profile(fg, which, P)
-    within = PROFILE[f_G <= obj * (1 + FLAT)]
+    # R* within 0.5 % of the best objective (the best itself included: a sharp optimum sits between grid values)
+    within = np.append(PROFILE[f_G <= obj * (1 + FLAT)], np.exp(theta[which]))
     profile[name] = dict(R_star=PROFILE.tolist(), objective=f_G.tolist(),
                          **({f"{names[1 - which]}": np.exp(other_G).tolist()} if P == 2 else {}),
-                         within_flat=[float(within.min()), float(within.max())] if within.size else None)
+                         within_flat=[float(within.min()), float(within.max())])
     lo, hi = ci[name]
     span = hi / lo if np.isfinite(lo) and lo > 0 else np.inf
-    flat = within.size and within.max() / within.min() > 100
+    flat = within.max() / within.min() > 100
     if flat or span > 100:
-      why = []
-      if flat:
-        why.append(f"the objective stays within {100 * FLAT:g} % of its best for {name} = "
-                   f"{within.min():.3g} .. {within.max():.3g}" + (" (the whole profile)" if within.size == PROFILE.size
-                                                                  else ""))
+      why = [f"the objective stays within {100 * FLAT:g} % of its best for {shown} = {within.min():.3g} .. "
+             f"{within.max():.3g}" + (" (the whole profile)" if within.size > PROFILE.size else "")]
       if span > 100:
         why.append(f"its 95 % interval spans {lo:.3g} .. {hi:.3g} ({span:.3g}x)")
-      notes.append(f"{name} is weakly identified: " + "; ".join(why))
+      notes.append(f"{shown} is weakly identified: " + "; ".join(why))
     if which == 0:  # interior local minima of the R_D* profile, polished with both R* free
       i = np.flatnonzero((f_G[1:-1] <= f_G[:-2]) & (f_G[1:-1] <= f_G[2:])) + 1
       if i.size:
