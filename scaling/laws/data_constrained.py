@@ -200,7 +200,8 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
   if stage1 is None:
     s1 = fit.approach3(N[single], D[single], loss[single], grid=grid, delta=delta, boot_weights=W_BxM[1:, single],
                        tie_alpha_beta=tie_alpha_beta)
-    stage1_BxK = np.array([[s1["params"][k] for k in STAGE1]] + [list(r) for r in zip(*(s1["boot"][k] for k in STAGE1))])
+    stage1_BxK = np.array([[s1["params"][k] for k in STAGE1]]
+                          + [list(r) for r in zip(*(s1["boot"][k] for k in STAGE1))])
     s1_params, s1_boot = s1["params"], s1["boot"]
     s1_info = dict(n=int(single.sum()), objective=s1["objective"], fixed=False, tie_alpha_beta=tie_alpha_beta)
   else:
