@@ -111,7 +111,8 @@ def _tied(fg: lbfgs.ValueAndGrad, T_PxF: np.ndarray | None) -> lbfgs.ValueAndGra
 
   def fg_free(th_KxF, rows):
     f, g_KxP = fg(th_KxF @ T_PxF.T, rows)
-    return f, g_KxP @ T_PxF
+    with np.errstate(invalid="ignore"):  # wild line-search trials (inf gradients) stay non-finite: rejected
+      return f, g_KxP @ T_PxF
   return fg_free
 
 
