@@ -1,7 +1,7 @@
 """Chinchilla's three approaches (Hoffmann et al. 2022): optimal (N, D) per FLOP budget as power laws in C.
 
   approach1  minimum-loss envelope over runs at each FLOP budget -> N_opt = k_N C^a, D_opt = k_D C^b
-  approach2  IsoFLOP: parabola of loss in log N per budget, its minimum -> N_opt(C), D_opt(C)
+  approach2  IsoFLOP: parabola of loss in log N on the sizes around each budget's lowest loss -> N_opt(C), D_opt(C)
   approach3  L(N, D) = E + A/N^alpha + B/D^beta  (App. D.2; the shared estimator, scaling/laws/estimator.py)
 
 Approaches 1 and 2 resample runs (within each budget for approach 2) and redo the envelope / parabolas,
@@ -25,9 +25,15 @@ def chinchilla_grid() -> np.ndarray:
   return np.array(list(g), dtype=np.float64)
 
 
+# theta = [e, a, b, alpha, beta] from the free [e, a, b, alpha]: beta copies alpha.
+_TIE_ALPHA_BETA = np.vstack([np.eye(4), np.eye(4)[3:]])
+
+
 def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid: np.ndarray | None = None,
-              delta: float = HUBER_DELTA, ftol: float = 1e-6, boot_weights=None) -> dict:
-  """Chinchilla approach 3: L(N, D) = E + A/N^alpha + B/D^beta.
+              delta: float = HUBER_DELTA, ftol: float = 1e-6, boot_weights=None, tie_alpha_beta: bool = False
+              ) -> dict:
+  """Chinchilla approach 3: L(N, D) = E + A/N^alpha + B/D^beta (alpha = beta with tie_alpha_beta, as
+  Muennighoff et al. 2023 fit their stage 1).
 
   `budgets` (FLOPs) adds the compute-optimal N_opt, D_opt, tokens per parameter and loss at each,
   with C = 6 N D. The default ftol matches what scipy's L-BFGS-B stops at on this objective.
@@ -43,7 +49,8 @@ def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid:
   both_ok_N, both_ok_D = _distinct_ok(N, 2), _distinct_ok(D, 2)
   theta, obj, at_best, boot = _fit_sum_of_powers(
       np.stack([np.log(N), np.log(D)], 1), np.log(loss), starts, n_boot=n_boot, seed=seed, delta=delta,
-      ftol=ftol, boot_ok=lambda W: both_ok_N(W) & both_ok_D(W), W_BxN=boot_weights)
+      ftol=ftol, boot_ok=lambda W: both_ok_N(W) & both_ok_D(W), W_BxN=boot_weights,
+      T_PxF=_TIE_ALPHA_BETA if tie_alpha_beta else None)
   n_boot = len(boot) if boot_weights is not None else n_boot
   budgets = [float(c) for c in np.atleast_1d(budgets)]
 
@@ -53,7 +60,8 @@ def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid:
     return p, _approach3_derived(p, budgets)
   p, d = named(theta)
   bp, bd = named(boot)
-  return dict(law="approach3", x="N", n=len(N), params={k: float(v[0]) for k, v in p.items()},
+  return dict(law="approach3", x="N", n=len(N), tie_alpha_beta=tie_alpha_beta,
+              params={k: float(v[0]) for k, v in p.items()},
               derived={k: float(v[0]) for k, v in d.items()}, ci=_ci({**bp, **bd}), boot={**bp, **bd},
               objective=obj, starts=len(starts), starts_at_optimum=at_best, notes=_boundary_notes(theta, loss),
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, budgets=budgets,
@@ -93,14 +101,48 @@ def _allocation_fit(law: str, C_G, Nopt_BxG, Dopt_BxG, budgets, extra: dict) -> 
               n_boot=int(np.isfinite(a[1:]).sum()), budgets=[float(c) for c in budgets], **extra)
 
 
-def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=None) -> dict:
+WINDOW = 5  # sizes per parabola around each budget's lowest loss: experiments/approach2_window.py
+
+
+def _window_vertex(u_P: np.ndarray, L_P: np.ndarray, w_P: np.ndarray, window: int):
+  """Parabola in u = log N through the `window` sizes around the lowest loss (sizes with weight 0 are
+  absent, e.g. not drawn by a resample). The window slides inward at the grid's ends so it keeps
+  `window` sizes. Returns (u*, coef, first, last, lowest_inside): u* NaN where the parabola opens
+  downward; first/last the window's sizes (indices into u_P); lowest_inside: the lowest loss is not at
+  the smallest or largest size present."""
+  idx = np.flatnonzero(w_P > 0)
+  i = int(np.argmin(L_P[idx]))
+  k = min(window, idx.size)
+  start = min(max(i - k // 2, 0), idx.size - k)
+  sel = idx[start:start + k]
+  coef = np.full(3, np.nan)
+  if sel.size >= 3:
+    sw = np.sqrt(w_P[sel])
+    coef = np.linalg.lstsq(np.stack([u_P[sel] ** 2, u_P[sel], np.ones(sel.size)], 1) * sw[:, None],
+                           L_P[sel] * sw, rcond=None)[0]
+  ustar = -coef[1] / (2 * coef[0]) if coef[0] > 0 else np.nan
+  return ustar, coef, sel[0], sel[-1], 0 < i < idx.size - 1
+
+
+def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=None, window: int = WINDOW,
+              keep_unbracketed: bool = False) -> dict:
   """Chinchilla approach 2 (IsoFLOP profiles).
 
-  Per budget C: fit loss = c2 u^2 + c1 u + c0 in u = log N, minimum at u* = -c1 / 2 c2; D_opt from a
-  line of log D on log N through that budget's runs (exact accounting, not 6ND). Then N_opt = k_N C^a,
-  D_opt = k_D C^b. The bootstrap resamples runs within each budget."""
+  Rows are runs; runs at the same (budget, N) are seeds of one point (their mean is the point's loss).
+  Per budget C: a parabola loss = c2 u^2 + c1 u + c0 in u = log N through the `window` sizes around the
+  lowest loss (one parabola through a wide grid bends to the loss-vs-size curve's lopsided wings, not its
+  minimum), N_opt at its vertex; D_opt from a line of log D on log N through that budget's runs (exact
+  accounting, not 6ND). Then N_opt = k_N C^a, D_opt = k_D C^b through the budgets whose lowest loss is
+  inside the sizes tried (bracketed); the rest are named in `notes` and kept only with
+  keep_unbracketed=True: their vertex extrapolates the curve and is not a measurement.
+
+  The bootstrap redraws what is noisy: the seeds of each point (where every point of a budget has >= 2;
+  deviations from the point's mean, pooled over the budget), else the runs within each budget; window
+  and vertex are redone on each resample."""
   N, D, loss, budget = (_values(n, v) for n, v in (("N", N), ("D", D), ("loss", loss), ("budget", budget)))
   _same_length("approach2", N=N, D=D, loss=loss, budget=budget)
+  if isinstance(window, bool) or not isinstance(window, int) or window < 3:
+    raise ValueError(f"window: must be an integer >= 3 (sizes per parabola); got {window!r}")
   Cs = np.unique(budget)
   if Cs.size < 2:
     raise ValueError(f"approach2: runs at {Cs.size} FLOP budget(s); need at least 2 budgets")
@@ -109,39 +151,75 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
   Nopt, Dopt, per_budget = np.full((B, Cs.size), np.nan), np.full((B, Cs.size), np.nan), []
   for g, C in enumerate(Cs):
     sel = budget == C
-    u, lD, L = np.log(N[sel]), np.log(D[sel]), loss[sel]
-    if np.unique(u).size < 3:
-      raise ValueError(f"approach2: budget {C:.3g} has {np.unique(u).size} distinct model sizes; "
+    u_R, lD_R, L_R = np.log(N[sel]), np.log(D[sel]), loss[sel]
+    u_P, point_R = np.unique(u_R, return_inverse=True)
+    if u_P.size < 3:
+      raise ValueError(f"approach2: budget {C:.3g} has {u_P.size} distinct model sizes; "
                        f"a parabola needs at least 3")
-    W = np.vstack([np.ones((1, u.size)), rng.multinomial(u.size, np.full(u.size, 1 / u.size), size=n_boot)])
-    V = np.stack([u ** 2, u, np.ones_like(u)], 1)
-    VtWV = np.einsum("ni,bn,nj->bij", V, W, V)
-    VtWy = np.einsum("ni,bn,n->bi", V, W, L)
-    ok = np.linalg.matrix_rank(VtWV) == 3
-    c = np.full((B, 3), np.nan)
-    c[ok] = np.linalg.solve(VtWV[ok], VtWy[ok][..., None])[..., 0]
-    with np.errstate(all="ignore"):
-      ustar = np.where(c[:, 0] > 0, -c[:, 1] / (2 * c[:, 0]), np.nan)
-    if not np.isfinite(ustar[0]):
-      raise ValueError(f"approach2: budget {C:.3g}: loss vs log N is not convex (no minimum); "
-                       f"add sizes around the optimum")
-    dslope, dicpt = _wls_line(u, lD[None], np.ones((1, u.size)))
+    seeds_P = np.bincount(point_R)
+    by_seeds = bool((seeds_P >= 2).all())
+    onehot_RxP = np.eye(u_P.size)[point_R]
+    mean_P = (L_R @ onehot_RxP) / seeds_P
+    if by_seeds:
+      # Each point keeps its sizes and its number of seeds; its seeds' deviations from their mean are
+      # redrawn from the whole budget's (pooled: 2-4 seeds alone under-state their own spread, and the
+      # plain resample of n seeds shrinks it by (n - 1) / n, so deviations are scaled by sqrt(n / (n - 1))).
+      dev_R = (L_R - mean_P[point_R]) * np.sqrt(seeds_P / (seeds_P - 1))[point_R]
+      draw_BxR = dev_R[rng.integers(0, u_R.size, size=(n_boot, u_R.size))]
+      w_BxP = np.tile(seeds_P.astype(np.float64), (B, 1))
+      L_BxP = np.vstack([mean_P[None], mean_P + (draw_BxR @ onehot_RxP) / seeds_P])
+    else:  # one run per point (or uneven seeds): redraw the runs within the budget
+      W_BxR = np.vstack([np.ones((1, u_R.size)), rng.multinomial(u_R.size, np.full(u_R.size, 1 / u_R.size),
+                                                                 size=n_boot)])
+      w_BxP = W_BxR @ onehot_RxP
+      with np.errstate(invalid="ignore"):
+        L_BxP = (W_BxR * L_R) @ onehot_RxP / w_BxP
+    ustar = np.full(B, np.nan)
+    for b in range(B):
+      if (w_BxP[b] > 0).sum() >= 3:
+        ustar[b], coef, lo, hi, inside = _window_vertex(u_P, L_BxP[b], w_BxP[b], window)
+        if b == 0:
+          coef0, lo0, hi0, inside0 = coef, lo, hi, inside
+    dslope, dicpt = _wls_line(u_R, lD_R[None], np.ones((1, u_R.size)))
     Nopt[:, g] = np.exp(ustar)
     Dopt[:, g] = np.exp(dicpt[0] + dslope[0] * ustar)
+    in_range = bool(u_P[0] <= ustar[0] <= u_P[-1])  # False for NaN: no minimum
     per_budget.append(dict(C=float(C), N_opt=float(Nopt[0, g]), D_opt=float(Dopt[0, g]),
-                           loss_opt=float(np.polyval(c[0], ustar[0])), coef=[float(v) for v in c[0]],
-                           in_range=bool(u.min() <= ustar[0] <= u.max()), n=int(u.size)))
-  return _allocation_fit("approach2", Cs, Nopt, Dopt, Cs if budgets is None else budgets,
-                         dict(n=len(N), per_budget=per_budget))
+                           loss_opt=float(np.polyval(coef0, ustar[0])), coef=[float(v) for v in coef0],
+                           in_range=in_range, bracketed=bool(inside0 and in_range),
+                           window=[float(np.exp(u_P[lo0])), float(np.exp(u_P[hi0]))], sizes=int(u_P.size),
+                           n=int(u_R.size), bootstrap="seeds" if by_seeds else "runs"))
+  bracketed = np.array([b["bracketed"] for b in per_budget])
+  vertex = np.isfinite(Nopt[0])
+  used = vertex & (bracketed | keep_unbracketed)
+  notes = [f"budget {b['C']:.3g}: loss vs log N is not convex around its lowest loss (no minimum): left out; "
+           "add sizes around the optimum" for b, v in zip(per_budget, vertex) if not v]
+  if not bracketed[vertex].all():
+    names = ", ".join(f"{b['C']:.3g}" for b, v in zip(per_budget, vertex) if v and not b["bracketed"])
+    notes.append(f"budgets {names}: the lowest loss is at the smallest or largest size tried (optimum not "
+                 f"bracketed), so their N_opt extrapolates; "
+                 + ("kept in the exponent fit (keep_unbracketed)" if keep_unbracketed else
+                    "left out of the exponent fit (keep_unbracketed=True keeps them); add sizes there"))
+  if used.sum() < 2:
+    raise ValueError(f"approach2: {int(used.sum())} of {Cs.size} budgets give an N_opt to fit; the exponent needs "
+                     f"2 ({'; '.join(notes) or 'add sizes around the lowest losses'})")
+  for b, u in zip(per_budget, used):
+    b["used"] = bool(u)
+  return _allocation_fit("approach2", Cs[used], Nopt[:, used], Dopt[:, used], Cs if budgets is None else budgets,
+                         dict(n=len(N), per_budget=per_budget, window=window, keep_unbracketed=keep_unbracketed,
+                              notes=notes))
 
 
-def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: int = 40, budgets=None) -> dict:
+def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: int = 40, budgets=None,
+              keep_unbracketed: bool = False) -> dict:
   """Chinchilla approach 1: at each FLOP count, the run with the lowest loss -> N_opt(C), D_opt(C).
 
   Points are (C, N, D, loss) along each run (`run` ids). Runs with a training curve (>= 2 points) are
   interpolated in log C on `n_grid` log-spaced FLOP values; with one point per run (final results),
-  the FLOP values are the distinct C (the budgets) and each run counts at its own. The bootstrap
-  resamples runs."""
+  the FLOP values are the distinct C (the budgets) and each run counts at its own. A FLOP value whose
+  winner is the smallest or largest size reaching it says only that the optimum lies beyond the sizes
+  tried: such values are left out of the exponent fit (named in `notes`) unless keep_unbracketed=True.
+  The bootstrap resamples runs."""
   C, N, D, loss = (_values(n, v) for n, v in (("C", C), ("N", N), ("D", D), ("loss", loss)))
   run = np.asarray(run)
   _same_length("approach1", C=C, N=N, D=D, loss=loss, run=run)
@@ -181,11 +259,30 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
     raise ValueError("approach1: the minimum-loss envelope uses a single model size; "
                      "need runs of several sizes that win at different budgets")
   Cg = np.exp(grid)
+  covered_RxG = np.isfinite(L_RxG)
+  with np.errstate(invalid="ignore"):
+    n_lo = np.where(covered_RxG, N_R[:, None], np.inf).min(0)
+    n_hi = np.where(covered_RxG, N_R[:, None], -np.inf).max(0)
+  bracketed = valid[0] & (Nopt[0] > n_lo) & (Nopt[0] < n_hi)
+  used = valid[0] & (bracketed | keep_unbracketed)
   envelope = dict(C=Cg[valid[0]].tolist(), N_opt=Nopt[0][valid[0]].tolist(), D_opt=Dopt[0][valid[0]].tolist(),
-                  loss=np.min(Lb[0], axis=0)[valid[0]].tolist())
+                  loss=np.min(Lb[0], axis=0)[valid[0]].tolist(), bracketed=bracketed[valid[0]].tolist())
+  notes = []
+  edge = valid[0] & ~bracketed
+  if edge.any():
+    where = (", ".join(f"{c:.3g}" for c in Cg[edge]) if edge.sum() <= 6 else
+             f"{edge.sum()} of {valid[0].sum()}, C {Cg[edge].min():.3g} .. {Cg[edge].max():.3g}")
+    notes.append(f"FLOP values {where}: the lowest loss is the smallest or largest size reaching them (optimum "
+                 "not bracketed); " + ("kept in the exponent fit (keep_unbracketed)" if keep_unbracketed else
+                                       "left out of the exponent fit (keep_unbracketed=True keeps them)"))
+  if np.unique(Nopt[0][used]).size < 2:
+    raise ValueError("approach1: the bracketed part of the minimum-loss envelope uses a single model size; "
+                     "need sizes on both sides of each budget's best (or keep_unbracketed=True)")
   if budgets is None:
     budgets = np.unique(C) if (counts == 1).all() else [float(Cg[-1])]
-  return _allocation_fit("approach1", Cg, Nopt, Dopt, budgets, dict(n=len(C), runs=int(R), envelope=envelope))
+  return _allocation_fit("approach1", Cg[used], Nopt[:, used], Dopt[:, used], budgets,
+                         dict(n=len(C), runs=int(R), envelope=envelope, keep_unbracketed=keep_unbracketed,
+                              notes=notes))
 
 
 def frontier(C, loss, run, n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:

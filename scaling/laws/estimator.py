@@ -104,18 +104,33 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
   return fg
 
 
+def _tied(fg: lbfgs.ValueAndGrad, T_PxF: np.ndarray | None) -> lbfgs.ValueAndGrad:
+  """fg over free parameters th_F with theta = T th_F (e.g. alpha = beta: one column feeds both)."""
+  if T_PxF is None:
+    return fg
+
+  def fg_free(th_KxF, rows):
+    f, g_KxP = fg(th_KxF @ T_PxF.T, rows)
+    with np.errstate(invalid="ignore"):  # wild line-search trials (inf gradients) stay non-finite: rejected
+      return f, g_KxP @ T_PxF
+  return fg_free
+
+
 def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8,
-                       W_BxN=None, resample="pairs"):
+                       W_BxN=None, resample="pairs", T_PxF=None):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
   boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`). `W_BxN`: resample
   counts to use instead of drawing `n_boot` (a caller that resamples more than this fit sees).
   resample='pairs' redraws runs; 'residual' keeps every x and adds redrawn residuals to the fit
-  (see `power`).
+  (see `power`). `T_PxF` ties parameters: theta = T th_F is fitted over th_F (starts are given as
+  theta and mapped by T's pseudo-inverse); theta and boot come back in full.
 
   The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
   best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
   soon as one iteration gains < ftol, plenty to rank starts, not to report digits."""
-  fg32 = _sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta, dtype=np.float32)
+  if T_PxF is not None:
+    starts_KxP = np.unique(starts_KxP @ np.linalg.pinv(T_PxF).T, axis=0)
+  fg32 = _tied(_sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta, dtype=np.float32), T_PxF)
   # Capped: rows still crawling after 300 iterations are in flat regions; the best rows are polished.
   x, f, _ = lbfgs.minimize(fg32, starts_KxP, ftol=ftol, max_iter=300)
   if not np.isfinite(f).any():
@@ -123,14 +138,15 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   f = np.where(np.isfinite(f), f, np.inf)
   at_best = int(np.sum(f <= f.min() * (1 + 1e-4)))  # starts that found the optimum (to float32 noise)
   top = np.argsort(f)[:n_polish]
-  fg = _sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta)
+  fg = _tied(_sum_of_powers_fg(Z_NxM, y_N, np.ones(len(y_N)), delta), T_PxF)
   x, f, _ = lbfgs.minimize(fg, x[top], ftol=_POLISH_FTOL)
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
   boot = np.zeros((0, len(theta)))
   Y_BxN = y_N
   if resample == "residual" and n_boot:
-    Y_BxN = _residual_targets(Z_NxM, y_N, theta, n_boot, np.random.default_rng(seed))
+    Y_BxN = _residual_targets(Z_NxM, y_N, theta if T_PxF is None else T_PxF @ theta, n_boot,
+                              np.random.default_rng(seed))
     W_BxN = np.ones_like(Y_BxN)
   elif W_BxN is None and n_boot:
     rng = np.random.default_rng(seed)
@@ -143,8 +159,8 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
     if theta[0] < np.log(0.01) + y_N.min():
       starts.append(np.concatenate([[np.log(0.01) + y_N.min()], theta[1:]]))
     S = len(starts)
-    fgb = _sum_of_powers_fg(Z_NxM, Y_BxN if Y_BxN.ndim == 1 else np.repeat(Y_BxN, S, axis=0),
-                            np.repeat(W_BxN, S, axis=0), delta)
+    fgb = _tied(_sum_of_powers_fg(Z_NxM, Y_BxN if Y_BxN.ndim == 1 else np.repeat(Y_BxN, S, axis=0),
+                                  np.repeat(W_BxN, S, axis=0), delta), T_PxF)
     # Tight tolerance: from a warm start each iteration gains little, and a loose relative ftol
     # would stop the resamples near the start (intervals far too narrow).
     xb, fb, _ = lbfgs.minimize(fgb, np.tile(np.array(starts), (n_boot, 1)), ftol=_POLISH_FTOL)
@@ -155,6 +171,8 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
     if boot_ok is not None:
       bad |= ~boot_ok(W_BxN)
     boot[bad] = np.nan
+  if T_PxF is not None:
+    theta, boot = T_PxF @ theta, boot @ T_PxF.T
   return theta, float(obj), at_best, boot
 
 

@@ -6,7 +6,7 @@ bootstrap samples, numpy; dropped from fit.json) and law-specific extras):
   power      L(x) = E + A x^-alpha                 (x = params, tokens, FLOPs, training examples)
   kaplan     L(x) = (x_c / x)^alpha                (Kaplan et al. 2020; least squares in log-log)
   approach1  minimum-loss envelope over runs at each FLOP budget -> N_opt = k_N C^a, D_opt = k_D C^b
-  approach2  IsoFLOP: parabola of loss in log N per budget, its minimum -> N_opt(C), D_opt(C)
+  approach2  IsoFLOP: parabola of loss in log N on the sizes around each budget's lowest loss -> N_opt(C), D_opt(C)
   approach3  L(N, D) = E + A/N^alpha + B/D^beta  (Hoffmann et al. 2022, App. D.2)
 
 power and approach3 share one estimator (scaling/laws/estimator.py: Huber on log loss, L-BFGS from a grid of
@@ -309,9 +309,12 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
           **extrapolate(L(), N(), D(), law="approach3", holdout=holdout, x_name=xc, **boot), "family": fam})
     if law in ("auto", "approach2"):
       def a2():
-        b = _col(fdf, "budget") if "budget" in fdf.columns else np.full(len(fdf), np.nan)
+        # Every seed of each point's best setting: approach2 averages them and its bootstrap redraws them.
+        runs = used[used["family"] == fam]
+        b = _col(runs, "budget") if "budget" in runs.columns else np.full(len(runs), np.nan)
         s = np.isfinite(b)
-        return {**approach2(N()[s], D()[s], L()[s], b[s], **boot), "family": fam, "N": xc}
+        return {**approach2(_col(runs, xc)[s], _col(runs, "tokens")[s], _col(runs, loss)[s], b[s], **boot),
+                "family": fam, "N": xc}
       attempt("fits", f"approach2/{fam}", a2)
     if law in ("auto", "approach1"):
       attempt("fits", f"approach1/{fam}", lambda: {
