@@ -145,9 +145,18 @@ def _resample(x: np.ndarray, seeds: list[np.ndarray], n_boot: int, rng) -> tuple
   return W_BxP, Y_BxP
 
 
+def _identified(law: str, W_b: np.ndarray, W_c: np.ndarray) -> np.ndarray:
+  """Resamples whose distinct points pin the law: 3 per ladder for E, A, alpha each; with E shared, 2 per ladder
+  (A, alpha) and 5 in all. (A frontier has one point per x, so distinct points are nonzero counts.)"""
+  k_b, k_c = (W_b > 0).sum(1), (W_c > 0).sum(1)
+  if law == "separate_E":
+    return (k_b >= N_LAW_PARAMS) & (k_c >= N_LAW_PARAMS)
+  return (k_b >= 2) & (k_c >= 2) & (k_b + k_c >= 2 * N_LAW_PARAMS - 1)
+
+
 def _bootstrap(law, Z_b, seeds_b, Z_c, seeds_c, theta, n_boot, seed) -> np.ndarray:
   """B x P thetas, each ladder resampled independently and refitted from the full-data optimum (NaN rows: a
-  resample with fewer than 3 distinct points in a ladder, or a failed refit)."""
+  resample that does not pin the law (`_identified`), or a failed refit)."""
   rng = np.random.default_rng(seed)
   W_b, Y_b = _resample(Z_b, seeds_b, n_boot, rng)
   W_c, Y_c = _resample(Z_c, seeds_c, n_boot, rng)
@@ -167,8 +176,7 @@ def _bootstrap(law, Z_b, seeds_b, Z_c, seeds_c, theta, n_boot, seed) -> np.ndarr
   fb = np.where(np.isfinite(fb), fb, np.inf).reshape(n_boot, S)
   pick = np.argmin(fb, axis=1)
   boot = xb.reshape(n_boot, S, -1)[np.arange(n_boot), pick]
-  bad = ~np.isfinite(fb[np.arange(n_boot), pick])
-  bad |= ~estimator._distinct_ok(Z_b, N_LAW_PARAMS)(W_b) | ~estimator._distinct_ok(Z_c, N_LAW_PARAMS)(W_c)
+  bad = ~np.isfinite(fb[np.arange(n_boot), pick]) | ~_identified(law, W_b, W_c)
   boot[bad] = np.nan
   return boot
 
@@ -298,6 +306,11 @@ def compare(frame_or_sweep_dir, baseline: str, candidate: str, by: str = "comput
     band = _interval(_loss(boot[ok], law, role, x0, fx)) if ok.sum() >= 2 else (None, None)
     out["frontier"][role] = dict(loss=_loss(theta[None], law, role, x0, fx)[0], lo=band[0], hi=band[1])
 
+  past = top["M"] * hi / x_b.max()
+  if past > 1.01:
+    out["notes"].append(f"the baseline reaches the candidate's loss at the top only past its own largest point: "
+                        f"M extrapolates the baseline's law {past:.3g}x beyond it" if np.isfinite(past) else
+                        "the baseline's law never reaches the candidate's loss at the top (below its E)")
   if not n_boot or ok.sum() < 2:
     out["notes"].append("no bootstrap resamples: no intervals")
   elif top["ci"][0] <= 1 <= top["ci"][1]:

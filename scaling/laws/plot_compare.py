@@ -6,6 +6,9 @@ an arrow from the candidate's loss to the compute the baseline needs for it. Rig
 with its band and the line M = 1 (no difference).
 """
 
+import textwrap
+
+import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -34,12 +37,18 @@ def _frontier_panel(ax, r: dict):
     if curve["lo"] is not None:
       ax.fill_between(fr["x"], curve["lo"], curve["hi"], color=col, alpha=0.15, lw=0)
   t, (word, sym) = r["top"], WHAT[r["by"]]
-  if np.isfinite(t["M"]):
-    L = np.interp(np.log(t["x"]), np.log(fr["x"]), fr["candidate"]["loss"])
+  L = np.interp(np.log(t["x"]), np.log(fr["x"]), fr["candidate"]["loss"])
+  if np.isfinite(t["M"]) and fr["x"][0] <= t["M"] * t["x"] <= fr["x"][-1]:
     ax.annotate("", xy=(t["M"] * t["x"], L), xytext=(t["x"], L),
                 arrowprops=dict(arrowstyle="->", color="0.2", lw=1.2, ls=":"))
-    ax.text(t["x"], L * 0.985, f"baseline needs {t['M']:.3g}x the {word}\nfor the candidate's loss at the top",
-            fontsize=7, ha="right", va="top", color="0.2")
+  where = "" if fr["x"][0] <= t["M"] * t["x"] <= fr["x"][-1] else " (off this plot)"
+  ax.text(t["x"], L * 0.985, f"baseline needs {t['M']:.3g}x the {word}\nfor the candidate's loss at the top{where}",
+          fontsize=7, ha="right", va="top", color="0.2")
+  # Limits from the points and the fitted laws: a wild bootstrap band must not flatten the data.
+  ys = np.concatenate([np.concatenate(r[k]["points"]["seeds"]) for k in ("baseline", "candidate")] +
+                      [fr[k]["loss"] for k in ("baseline", "candidate")])
+  ys = ys[np.isfinite(ys) & (ys > 0)]
+  ax.set_ylim(ys.min() / 1.03, ys.max() * 1.03)
   plot._loglog(ax, r["x"], r["loss"], f"Both ladders' frontiers ({r['law'].replace('_', ' ')})")
   ax.legend(fontsize=6.5, loc="upper right")
 
@@ -56,15 +65,26 @@ def _multiplier_panel(ax, r: dict):
   ax.set_xlabel(plot._label(r["x"]))
   ax.set_ylabel(f"effective {word} multiplier M of the candidate")
   ax.grid(True, which="both", alpha=0.25)
-  ymin, ymax = ax.get_ylim()
-  ax.set_ylim(min(ymin, 0.8), max(ymax, 1.25))
+  # Limits: the curve and 1, with the band up to 100x beyond them (a band of 3-point ladders spans 1e100).
+  m = c["M"][np.isfinite(c["M"]) & (c["M"] > 0)]
+  top = max(m.max() if m.size else 1.0, 1.0)
+  bottom = min(m.min() if m.size else 1.0, 1.0)
+  band_lo = np.nanmin(c["lo"]) if np.isfinite(c["lo"]).any() else bottom
+  band_hi = np.nanmax(np.where(np.isfinite(c["hi"]), c["hi"], np.nan)) if np.isfinite(c["hi"]).any() else top
+  ax.set_ylim(max(min(band_lo, bottom / 1.25), bottom / 100), min(max(band_hi, top * 1.25), top * 100))
   plot._plain_y(ax)  # plain numbers (2, 3, 5) on the multiplier's log axis
+  lo, hi = c["x"][0], c["x"][-1]
+  if hi / lo < 10:  # within a decade matplotlib labels every minor tick, colliding: label ~4 plain ones
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(np.geomspace(lo, hi, 4)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
   d = r["alpha_diff"]
   ax.set_title(f"{r['candidate']['name']} vs {r['baseline']['name']}: M = {t['M']:.3g} [{t['ci'][0]:.3g}, "
                f"{t['ci'][1]:.3g}] at {sym} = {t['x']:.3g}\nα_candidate − α_baseline = {d['value']:+.3g} "
                f"[{d['ci'][0]:+.3g}, {d['ci'][1]:+.3g}]", fontsize=9)
-  for i, note in enumerate(r["notes"]):
-    ax.text(0.02, 0.03 + 0.06 * i, note, transform=ax.transAxes, fontsize=8, color="tab:red")
+  notes = "\n".join(textwrap.fill(n, 80) for n in r["notes"])
+  ax.text(0.02, 0.03, notes, transform=ax.transAxes, fontsize=7.5, color="tab:red", va="bottom",
+          bbox=dict(facecolor="white", alpha=0.85, lw=0))
   ax.legend(fontsize=6.5, loc="upper left")
 
 
