@@ -1,4 +1,4 @@
-"""`scaling <command>`: train | sweep | status | plan | fit | plot | sample | baselines.
+"""`scaling <command>`: train | sweep | status | plan | fit | compare | plot | sample | baselines.
 
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
@@ -18,6 +18,8 @@ COMMANDS = {
     "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
             "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
+    "compare": "effective compute multiplier of one ladder over another: SWEEP_DIR --baseline=LADDER "
+               "--candidate=LADDER [--by=compute|params] [--law=shared_E|separate_E] [--n_boot=N] [--out_dir=DIR]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
     "baselines": "run one classic baseline: --config=configs/baseline.py:tree,64 --workdir=DIR",
@@ -42,6 +44,10 @@ def define_flags() -> flags.FlagValues:
   flags.DEFINE_string("x", "params_nonembed", "Size column to fit against (params, params_nonembed, tokens, flops).",
                       flag_values=fv)
   flags.DEFINE_integer("n_boot", 200, "Bootstrap resamples for confidence intervals.", flag_values=fv)
+  flags.DEFINE_string("baseline", None, "compare: the ladder to measure against (a name in the sweep).", flag_values=fv)
+  flags.DEFINE_string("candidate", None, "compare: the ladder whose multiplier is measured.", flag_values=fv)
+  flags.DEFINE_string("by", "compute", "compare: compute (FLOPs multiplier) or params (N multiplier at fixed data).",
+                      flag_values=fv)
   flags.DEFINE_string("out_dir", None, "Where figures go (default SWEEP_DIR/figures).", flag_values=fv)
   flags.DEFINE_string("prompt", "", "Prompt text for sampling.", flag_values=fv)
   flags.DEFINE_float("temperature", 1.0, "Sampling temperature (0: greedy).", flag_values=fv)
@@ -128,7 +134,7 @@ def fail(command: str, message: str) -> NoReturn:
 def _run(command: str, argv, fv: flags.FlagValues) -> None:
   # orbax / absl INFO lines drown the progress bar
   logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
-  if command in ("fit", "plot", "status"):
+  if command in ("fit", "compare", "plot", "status"):
     d = _sweep_dir(argv)
   elif len(argv) > 1:
     raise UsageError(f"{argv[1]}: unexpected argument; allowed: flags only (`scaling {command} --help`)")
@@ -167,6 +173,16 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)
     print(fit.format_table(res))
     print(f"wrote {d}/fit.json")
+  elif command == "compare":
+    from scaling.laws import compare, plot, plot_compare
+    base = _need(fv, "baseline", "a ladder name in the sweep (its sweep config's `ladders` key)")
+    cand = _need(fv, "candidate", "a ladder name in the sweep (its sweep config's `ladders` key)")
+    law = {"auto": compare.LAWS[0]}.get(fv.law, fv.law)  # --law is fit's flag too; its default means ours
+    r = compare.compare(d, base, cand, by=fv.by, law=law, n_boot=fv.n_boot)
+    print(compare.format_summary(r), end="")
+    name = f"compare_{base}_vs_{cand}" + ("_params" if fv.by == "params" else "")
+    for p in plot.save(plot_compare.figure(r), fv.out_dir or os.path.join(d, "figures"), name):
+      print(f"wrote {p}")
   elif command == "plot":
     from scaling.laws import plot
     for p in plot.plot_sweep(d, fv.out_dir):
