@@ -105,12 +105,13 @@ def _sum_of_powers_fg(Z_NxM: np.ndarray, y_N: np.ndarray, w, delta: float,
 
 
 def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8,
-                       W_BxN=None, resample="pairs"):
+                       W_BxN=None, resample="pairs", Y_BxN=None):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
   boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`). `W_BxN`: resample
   counts to use instead of drawing `n_boot` (a caller that resamples more than this fit sees).
   resample='pairs' redraws runs; 'residual' keeps every x and adds redrawn residuals to the fit
-  (see `power`).
+  (see `power`). `Y_BxN`: one set of log-loss targets per resample (pairs: points whose seeds were
+  redrawn too, see fit.power's `seed_losses`).
 
   The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
   best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
@@ -128,7 +129,7 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
   boot = np.zeros((0, len(theta)))
-  Y_BxN = y_N
+  Y_BxN = y_N if Y_BxN is None else Y_BxN
   if resample == "residual" and n_boot:
     Y_BxN = _residual_targets(Z_NxM, y_N, theta, n_boot, np.random.default_rng(seed))
     W_BxN = np.ones_like(Y_BxN)
