@@ -5,9 +5,9 @@ A line holds what was forecast (`family`, `x`: the size column, `N`, `D`, `loss`
 interval `lo`, `hi`, the law, the runs the fit came from, the code version) and, once scored, `actual` (the
 seed mean of the best setting of the matching runs), `actual_runs`, `error` (loss / actual - 1) and `inside`
 (lo <= actual <= hi). A run matches a forecast when its size and tokens are within RTOL of the forecast's
-(relative), it completed, and it was not one of the runs the forecast was fitted on. RTOL is 2 %: tokens are
-rounded to whole steps (well under 1 % at these budgets) and sizes are exact parameter counts, while two
-adjacent rungs of a ladder differ by far more.
+(relative; tokens also within one training step, since a run trains whole steps), it completed, and it was
+not one of the runs the forecast was fitted on. RTOL is 2 %: sizes are exact parameter counts, and two
+adjacent rungs of a ladder differ by far more (sizes.from_params lands 1-30 % from a target).
 
 Appends and rewrites (scoring) hold an exclusive flock on SWEEP_DIR/.predictions.lock; an append is one
 write() of one line; a rewrite goes through a temp file and a rename, so readers never see half a ledger.
@@ -96,7 +96,8 @@ def _match(rec: dict, df: pd.DataFrame, rtol: float) -> pd.DataFrame:
   done = done[~done["run_id"].astype(str).isin(rec.get("runs", []))]
   n = pd.to_numeric(done.get(rec["x"], pd.Series(np.nan, done.index)), errors="coerce")
   d = pd.to_numeric(done["tokens"], errors="coerce")
-  return done[((n / rec["N"] - 1).abs() <= rtol) & ((d / rec["D"] - 1).abs() <= rtol)]
+  step = d / pd.to_numeric(done.get("steps", pd.Series(np.nan, done.index)), errors="coerce")
+  return done[((n / rec["N"] - 1).abs() <= rtol) & ((d - rec["D"]).abs() <= np.fmax(rtol * rec["D"], step))]
 
 
 def score_records(records: list[dict], df: pd.DataFrame, rtol: float = RTOL) -> list[dict]:
