@@ -464,7 +464,7 @@ def _forecast(s: ml_collections.ConfigDict) -> list:
   if rec.get("x") != "params_nonembed":
     _fail("forecast", s.forecast, f"a forecast in params_nonembed (what numeric sizes target); this one is in {rec.get('x')}")
   sub = ml_collections.ConfigDict(s.to_dict())
-  sub.sizes, sub.tokens, sub.forecast = (float(rec["N"]),), float(rec["D"]), ""
+  sub.sizes, sub.tokens, sub.forecast = (float(rec["N"]),), int(round(rec["D"])), ""
   runs = _params_ladder(sub)
   for run_id, c in runs:
     with c.tags.unlocked():
