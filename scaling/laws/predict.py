@@ -9,7 +9,9 @@ The predictive interval is for one new run: log L = log L_fit(N, D) + fit uncert
 every bootstrap refit's prediction times exp(sigma z), z ~ N(0, 1), its 2.5 / 97.5 percentiles. sigma is
 the measured per-run noise, relative: the seeds' std / mean pooled over the points with >= 2 seeds
 (`noise.source` 'seeds'), else the fit's residual scatter, sqrt(sum r^2 / (n - p)) on log loss ('residual').
-`discrepancy` adds the law's own misfit when extrapolating (experiments/ci_coverage.py measured why).
+`discrepancy` (relative, default 0) adds a term for the law's own misfit in quadrature: on planted ladders,
+where the law is right, the interval covers without it (experiments/ci_coverage.py --predictive: 0.95-1.00);
+a ladder that bends (make sweep's mixed-depth one, +1.2 % at its largest size) is what it would be for.
 """
 
 import functools
