@@ -1,4 +1,4 @@
-"""`scaling <command>`: train | sweep | status | plan | fit | compare | plot | sample | baselines.
+"""`scaling <command>`: train | sweep | status | plan | fit | predict | compare | plot | sample | baselines.
 
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
@@ -18,6 +18,9 @@ COMMANDS = {
     "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
             "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
+    "predict": "forecast a run with a 95 % predictive interval, kept in SWEEP_DIR/predictions.jsonl: SWEEP_DIR "
+               "--N=PARAMS [--D=TOKENS] | --C=FLOPS [--law=auto|power|kaplan|approach3] [--family=F]; "
+               "SWEEP_DIR --score: score the forecasts against the runs trained since",
     "compare": "effective compute multiplier of one ladder over another: SWEEP_DIR --baseline=LADDER "
                "--candidate=LADDER [--by=compute|params] [--law=shared_E|separate_E] [--n_boot=N] [--out_dir=DIR]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
@@ -61,6 +64,14 @@ def define_flags() -> flags.FlagValues:
                     flag_values=fv)
   flags.DEFINE_float("mfu", 0.0, "plan: assumed model-FLOPs utilization (0: the chip's default, see "
                      "scaling/sweep/plan.py).", flag_values=fv)
+  flags.DEFINE_float("N", None, "predict: model size (the fit's size column, non-embedding params by default).",
+                     flag_values=fv)
+  flags.DEFINE_float("D", None, "predict: training tokens (default for a power law: the ladder's rule).",
+                     flag_values=fv)
+  flags.DEFINE_float("C", None, "predict: FLOPs; forecast at approach 3's compute-optimal (N, D).", flag_values=fv)
+  flags.DEFINE_string("family", None, "predict: the family to forecast (when the sweep has several).", flag_values=fv)
+  flags.DEFINE_bool("score", False, "predict: score SWEEP_DIR's forecasts against its runs and print the ledger.",
+                    flag_values=fv)
   return fv
 
 
@@ -134,7 +145,7 @@ def fail(command: str, message: str) -> NoReturn:
 def _run(command: str, argv, fv: flags.FlagValues) -> None:
   # orbax / absl INFO lines drown the progress bar
   logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
-  if command in ("fit", "compare", "plot", "status"):
+  if command in ("fit", "predict", "compare", "plot", "status"):
     d = _sweep_dir(argv)
   elif len(argv) > 1:
     raise UsageError(f"{argv[1]}: unexpected argument; allowed: flags only (`scaling {command} --help`)")
@@ -173,6 +184,15 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)
     print(fit.format_table(res))
     print(f"wrote {d}/fit.json")
+  elif command == "predict":
+    from scaling.laws import predict
+    from scaling.sweep import ledger
+    if fv.score:
+      print(ledger.format_table(ledger.score(d)), end="")
+      return
+    r = predict.predict(d, N=fv.N, D=fv.D, C=fv.C, law=fv.law if fv["law"].present else None, family=fv.family,
+                        x=fv.x, n_boot=fv.n_boot)
+    print(predict.format_forecast(r) + f"appended to {ledger.path(d)} as line {r['index']}")
   elif command == "compare":
     from scaling.laws import compare, plot, plot_compare
     base = _need(fv, "baseline", "a ladder name in the sweep (its sweep config's `ladders` key)")

@@ -117,13 +117,15 @@ def _tied(fg: lbfgs.ValueAndGrad, T_PxF: np.ndarray | None) -> lbfgs.ValueAndGra
 
 
 def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boot_ok=None, n_polish=8,
-                       W_BxN=None, resample="pairs", T_PxF=None):
+                       W_BxN=None, resample="pairs", T_PxF=None, Y_BxN=None):
   """Best-of-grid fit, then warm-started bootstrap. Returns theta, objective, #starts at the optimum,
   boot thetas (B x P, NaN rows for resamples rejected by `boot_ok(counts_BxN)`). `W_BxN`: resample
   counts to use instead of drawing `n_boot` (a caller that resamples more than this fit sees).
   resample='pairs' redraws runs; 'residual' keeps every x and adds redrawn residuals to the fit
   (see `power`). `T_PxF` ties parameters: theta = T th_F is fitted over th_F (starts are given as
   theta and mapped by T's pseudo-inverse); theta and boot come back in full.
+  `Y_BxN`: one set of log-loss targets per resample (pairs: points whose seeds were
+  redrawn too, see fit.power's `seed_losses`).
 
   The grid runs in float32 (2.5x faster; ranking the starts needs no more), then the `n_polish`
   best are polished in float64 with a tight tolerance: the grid's scipy-like ftol stops a row as
@@ -143,7 +145,7 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   i = int(np.nanargmin(f))
   theta, obj = x[i], f[i]
   boot = np.zeros((0, len(theta)))
-  Y_BxN = y_N
+  Y_BxN = y_N if Y_BxN is None else Y_BxN
   if resample == "residual" and n_boot:
     Y_BxN = _residual_targets(Z_NxM, y_N, theta if T_PxF is None else T_PxF @ theta, n_boot,
                               np.random.default_rng(seed))

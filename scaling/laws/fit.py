@@ -49,8 +49,12 @@ def _power_grid() -> np.ndarray:
 
 
 def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
-          delta: float = HUBER_DELTA, ftol: float = 1e-6, bootstrap: str = "pairs") -> dict:
+          delta: float = HUBER_DELTA, ftol: float = 1e-6, bootstrap: str = "pairs", seed_losses=None) -> dict:
   """Saturating power law L(x) = E + A x^-alpha.
+
+  `seed_losses`: per point, the losses of its seeds (`loss` is their mean; results.best_points'
+  `<loss>_seeds`). With it the pairs bootstrap also redraws each resampled point's seeds (`seed_targets`),
+  so the interval carries the seed noise the means still have.
 
   bootstrap='pairs' (default) resamples the points; 'residual' keeps every x and redraws residuals.
   experiments/ci_coverage.py measured both on planted 5-size ladders (1 % noise): pairs covered the true
@@ -64,9 +68,10 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
   _need_distinct("power", x_name, x, 3)
   x0 = float(np.exp(np.mean(np.log(x))))  # fit in units of the geometric mean, convert back after
   Z = np.log(x / x0)[:, None]
+  Y = seed_targets(loss, seed_losses, n_boot, seed) if seed_losses is not None and bootstrap == "pairs" else None
   theta, obj, at_best, boot = _fit_sum_of_powers(
       Z, np.log(loss), _power_grid(), n_boot=n_boot, seed=seed, delta=delta, ftol=ftol,
-      boot_ok=_distinct_ok(x, 3), resample=bootstrap)
+      boot_ok=_distinct_ok(x, 3), resample=bootstrap, Y_BxN=Y)
 
   def named(th):
     th = np.atleast_2d(th)
@@ -80,11 +85,32 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
     notes.append(f"3 {x_name} values for 3 parameters: the curve passes through every point and the "
                  "bootstrap has nothing to resample, so there is no interval; add sizes or fit 'kaplan'")
   samples = named(boot)
-  return dict(law="power", x=x_name, n=len(x), bootstrap=bootstrap,
+  return dict(law="power", x=x_name, n=len(x), bootstrap=bootstrap + ("+seeds" if Y is not None else ""),
               params={k: float(v[0]) for k, v in named(theta).items()},
               derived={}, ci=_ci(samples), boot=samples, objective=obj, starts_at_optimum=at_best,
               n_boot=int(np.isfinite(boot[:, 0]).sum()) if n_boot else 0, x_range=[float(x.min()), float(x.max())],
               notes=notes)
+
+
+def seed_targets(loss, seed_losses, n_boot: int, seed: int) -> np.ndarray | None:
+  """B x N log-loss targets: each point's seed mean with its k seeds redrawn with replacement, the redrawn
+  mean's deviation scaled by sqrt(k / (k - 1)) (a k-seed resample's mean varies (k - 1) / k as much as the
+  seed mean does). Points with one seed keep their loss. None when no point has two seeds."""
+  k = np.array([len(s) for s in seed_losses])
+  if len(k) != len(loss):
+    raise ValueError(f"seed_losses: {len(k)} points for {len(loss)} losses; allowed: one tuple per point")
+  if not n_boot or k.max(initial=0) < 2:
+    return None
+  rng = np.random.default_rng([seed, 1])  # its own stream: the point resamples stay those of seed
+  out_BxN = np.empty((n_boot, len(loss)))
+  for i, (s, m) in enumerate(zip(seed_losses, loss)):
+    s = np.asarray(s, dtype=np.float64)
+    if s.size < 2:
+      out_BxN[:, i] = m
+      continue
+    redrawn_B = s[rng.integers(0, s.size, size=(n_boot, s.size))].mean(1)
+    out_BxN[:, i] = m + (redrawn_B - s.mean()) * np.sqrt(s.size / (s.size - 1))
+  return np.log(np.maximum(out_BxN, 1e-12))
 
 
 def kaplan(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x") -> dict:
@@ -338,12 +364,19 @@ def _edge_note(fdf, xc) -> str:
 def _size_fit(name, fdf, xc, loss, fam, boot) -> dict:
   _need_distinct(name, xc, _values(xc, _col(fdf, xc)), 3 if name == "power" else 2)
   xs, ys = _min_per_size(_col(fdf, xc), _col(fdf, loss))
-  f = {**(power if name == "power" else kaplan)(xs, ys, x_name=xc, **boot), "family": fam}
+  seeds = {"seed_losses": _seeds_at(fdf, xc, loss, xs, ys)} if name == "power" and f"{loss}_seeds" in fdf.columns else {}
+  f = {**(power if name == "power" else kaplan)(xs, ys, x_name=xc, **boot, **seeds), "family": fam}
   if _budgets(fdf).size >= 2:
     f["notes"] = f.get("notes", []) + [
         "runs at several FLOP budgets: each size's lowest loss comes from a different training length, "
         "so this is not L(N) at convergence; approach3's E + A/N^alpha is"]
   return f
+
+
+def _seeds_at(fdf, xc, loss, xs, ys) -> list[tuple]:
+  """The seeds' losses (results.best_points' `<loss>_seeds`) of the point _min_per_size chose at each size."""
+  x, y, seeds = _col(fdf, xc), _col(fdf, loss), fdf[f"{loss}_seeds"].tolist()
+  return [seeds[int(np.flatnonzero((x == u) & (y == v))[0])] for u, v in zip(xs, ys)]
 
 
 def _size_extrapolation(fdf, xc, loss, fam, holdout, boot) -> dict:

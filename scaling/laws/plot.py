@@ -118,6 +118,22 @@ def _draw_grid(ax, grid: pd.DataFrame, x: str, y: str, color, varied: str, who: 
                gid=f"inner-grid:{who}", label=f"{who}: rest of each point's grid ({varied or 'inner grid'})")
 
 
+def _seed_bars(ax, pts: pd.DataFrame, x: str, loss: str, color, sel=None, label: bool = True) -> None:
+  """+-1 std over seeds (results.best_points' `<loss>_std`) where a point has several seeds: the spread a
+  single run of it has, to read the fit's residuals against."""
+  std = _num(pts, f"{loss}_std")
+  sel = np.isfinite(std) & (np.ones(len(pts), bool) if sel is None else sel)
+  if sel.any():
+    ax.errorbar(_num(pts, x)[sel], _num(pts, loss)[sel], yerr=std[sel], fmt="none", ecolor=color, elinewidth=1,
+                capsize=2.5, zorder=2.5, gid="seed-std",
+                label=f"{'' if label else '_'}±1 std over seeds ({_seed_counts(pts[sel])})")
+
+
+def _seed_counts(pts: pd.DataFrame) -> str:
+  n = sorted(set(_num(pts, "seeds").astype(int)))
+  return f"{n[0]} each" if len(n) == 1 else f"{n[0]}-{n[-1]} each"
+
+
 def _edge_label(n: int) -> str:
   return f"best at its grid's edge ({n} point{'s' * (n != 1)}; optimum not bracketed)"
 
@@ -181,6 +197,7 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
     if (top & edge).any():
       ax.scatter(px[top & edge], py[top & edge], facecolor="white", edgecolor=colors[fam], s=30, marker=marker,
                  lw=1.2, zorder=3, gid=f"edge:{fam}", label=f"{fam}: {_edge_label(int((top & edge).sum()))}")
+    _seed_bars(ax, pts, xc, loss, colors[fam], top)
     u, best = fit_lib._min_per_size(px, py)
     if f:
       _curve(ax, f, u.min(), u.max(), colors[fam], f"{f['law']} fit: {_params_text(f)}")
@@ -253,6 +270,7 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
         cols = [color_of[r] for r in pts["run_id"][sel]]
         ax.scatter(_num(pts, "flops")[sel], _num(pts, loss)[sel], s=22, zorder=3,
                    **({"c": cols} if "facecolor" not in kw else {"edgecolors": cols}), **kw)
+    _seed_bars(ax, pts, "flops", loss, "0.3")
     ax.plot(fC, fL, color="k", lw=1.6, ls="-", zorder=4, gid="frontier",
             label="compute-efficient frontier" + (" (envelope)" if metric else ""))
     f = _fits(fit).get(f"power/{fam}/flops")
@@ -303,6 +321,7 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
     if (sel & edge).any():
       ax.plot(_num(pts[sel & edge], xc), _num(pts[sel & edge], loss), "o", color=col, mfc="white", ms=4, mew=1.2,
               gid=f"edge:{b['C']:g}")
+    _seed_bars(ax, pts[sel], xc, loss, col, label=b is f2["per_budget"][-1])
     g = grid[_num(grid, "budget") == b["C"]]
     ax.scatter(_num(g, xc), _num(g, loss), color=col, alpha=0.3, s=9, lw=0, zorder=1, gid=f"inner-grid:{b['C']:g}")
     u = np.linspace(np.log(N.min()) - 0.2, np.log(N.max()) + 0.2, 100)

@@ -40,6 +40,10 @@ line: `--config.sizes="('nano', 3e5)" --config.overrides.train.lr=1e-3`):
                   sweep config (each from `defaults()`); when non-empty the top-level ladder fields are
                   ignored, `executor` and `pack` are the top level's, and each run is tagged with its
                   ladder's name as `sweep` (run ids must stay distinct across ladders)
+  forecast        '' or 'SWEEP_DIR[:INDEX|:last]': adds to this (kind 'params') ladder one member at that forecast's
+                  (N, D) from SWEEP_DIR/predictions.jsonl (`scaling predict`; a numeric size target, trained
+                  for D tokens), tagged forecast / forecast_ledger so that the sweep scores it when it completes
+                  (scaling/sweep/ledger.py); with `sizes=()` the forecast member is the whole ladder
   pack            > 1: train up to `pack` members that differ only in seed / lr in one vmapped step
                   (scaling/sweep/packed.py); each still gets its own run directory
   executor        kind local | pool | slurm; workers (pool); gpus_per_worker (pool: CUDA_VISIBLE_DEVICES
@@ -65,7 +69,7 @@ import numpy as np
 
 from scaling import config as config_lib
 from scaling.models import accounting, mup, sizes as sizes_lib
-from scaling.sweep import branches, worker
+from scaling.sweep import branches, ledger, worker
 
 KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
@@ -98,6 +102,7 @@ def defaults() -> ml_collections.ConfigDict:
       lr=3e-3, width=128, lr_exponent=1.0, warmup_steps=-1, warmup_frac=0.05,
       batch_size=0, batch_params=1e6, batch_exponent=0.0, batch_multiple=8, batch_min=8, batch_max=4096))
   s.overrides = ml_collections.ConfigDict()
+  s.forecast = ""
   s.pack = 1
   s.ladders = ml_collections.ConfigDict()
   s.executor = ml_collections.ConfigDict(dict(
@@ -198,7 +203,7 @@ def validate(s: ml_collections.ConfigDict) -> None:
     if s.family not in config_lib.NEURAL or s.rule.batch_size:
       _fail("batch_sizes", s.batch_sizes, "() for baselines and with rule.batch_size (one batch rule at a time)")
   if s.kind == "params":
-    if not isinstance(s.sizes, (tuple, list)) or not s.sizes:
+    if not isinstance(s.sizes, (tuple, list)) or not (s.sizes or s.get("forecast")):
       _fail("sizes", s.sizes, "a non-empty tuple of size names or target parameter counts")
     for v in s.sizes:
       _size_value("sizes", v)
@@ -431,8 +436,31 @@ def _grid(s):
 LADDERS = {"params": _params_ladder, "isoflop": _isoflop, "data": _data_ladder, "grid": _grid}
 
 
+def _forecast(s: ml_collections.ConfigDict) -> list:
+  """The `forecast` member (module docstring): the ladder's recipe at the forecast's (N, D)."""
+  if not s.get("forecast"):
+    return []
+  if s.kind != "params" or s.branch:
+    _fail("forecast", s.forecast, "'' unless kind is 'params' (and branch '')")
+  rec = ledger.entry(s.forecast)
+  if rec.get("x") != "params_nonembed":
+    _fail("forecast", s.forecast, f"a forecast in params_nonembed (what numeric sizes target); this one is in {rec.get('x')}")
+  sub = ml_collections.ConfigDict(s.to_dict())
+  sub.sizes, sub.tokens, sub.forecast = (float(rec["N"]),), int(round(rec["D"])), ""
+  runs = _params_ladder(sub)
+  for run_id, c in runs:
+    with c.tags.unlocked():
+      c.tags.forecast, c.tags.forecast_ledger = int(rec["index"]), rec["ledger"]
+    n = _n(c, "nonembed")
+    if abs(n / rec["N"] - 1) > ledger.RTOL:  # sizes come on a grid: the ledger scores only what was forecast
+      print(f"forecast {rec['ledger']}:{rec['index']}: {run_id} has N={n:.4g}, {100 * (n / rec['N'] - 1):+.1f} % from "
+            f"the forecast's {rec['N']:.4g}; the ledger scores it only within {100 * ledger.RTOL:g} %: forecast "
+            f"that size with `scaling predict {rec['ledger']} --N={n:.6g} --D={rec['D']:.6g}`")
+  return runs
+
+
 def _ladder(s: ml_collections.ConfigDict) -> list:
-  runs = LADDERS[s.kind](s)
+  runs = (LADDERS[s.kind](s) if s.kind != "params" or s.sizes else []) + _forecast(s)
   return branches.make(s, runs, _finish) if s.branch else runs
 
 

@@ -14,6 +14,11 @@ single run would be a minimum over seed noise, biased low; a setting with a dive
 writes `best_at_edge` on every run of the point: '' when the best lr (and batch size) lies inside the
 values tried, else which one sits at which end ('lr largest of 3'): the optimum was not bracketed.
 The fits use `best_points`: one row per point, its best setting's loss averaged over the seeds.
+
+Seed noise is data: every run carries its setting's seed statistics (`seeds`: completed seeds,
+`eval_loss_mean`, `eval_loss_std`: sample std, NaN with one seed), and `best_points` gives per point the
+seed mean (in the loss column), `<loss>_std`, `seeds` and `<loss>_seeds` (the seeds' losses, for
+bootstraps that resample seeds).
 """
 
 import glob
@@ -112,7 +117,7 @@ def grid_edge(tried, value) -> str:
 
 def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
   """A copy of df with `is_best` (every seed of the best setting) and `best_at_edge` (module docstring)."""
-  df = df.copy()
+  df, loss_col = df.copy(), loss
   pid = point_ids(df)
   loss = pd.to_numeric(df[loss], errors="coerce").to_numpy(dtype=np.float64)
   status = df["status"].to_numpy() if "status" in df.columns else np.full(len(df), "completed")
@@ -141,16 +146,23 @@ def mark_best(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
           parts.append(f"{h} {where}")
     edge[rows] = "; ".join(parts)
   df["is_best"], df["best_at_edge"] = is_best, edge
+  seeds = pd.Series(np.where(ok, loss, np.nan), index=df.index).groupby(pid * (setting.max(initial=0) + 1) + setting)
+  df["seeds"] = seeds.transform("count").astype(int)
+  df[f"{loss_col}_mean"], df[f"{loss_col}_std"] = seeds.transform("mean"), seeds.transform("std")
   return df
 
 
 def best_points(df: pd.DataFrame, loss: str = "eval_loss") -> pd.DataFrame:
   """One row per point: its best setting (the `is_best` runs), with `loss` the mean over that setting's
-  seeds and `seeds` their number; the other columns are its first seed's run."""
+  seeds, `<loss>_std` their sample std (NaN with one seed), `seeds` their number and `<loss>_seeds` their
+  losses (a tuple, in run-id order); the other columns are its first seed's run."""
   best = df[df["is_best"].astype(bool)] if "is_best" in df.columns else mark_best(df, loss).query("is_best")
   pid = pd.Series(point_ids(best), index=best.index)
-  mean = pd.to_numeric(best[loss], errors="coerce").groupby(pid).transform("mean")
-  out = best.assign(**{loss: mean, "seeds": pid.map(pid.value_counts())})
+  by = pd.to_numeric(best[loss], errors="coerce").groupby(pid)
+  order = best["run_id"].astype(str) if "run_id" in best.columns else pd.Series(np.arange(len(best)), best.index)
+  per_seed = pd.to_numeric(best[loss], errors="coerce")[order.sort_values(kind="stable").index].groupby(pid).agg(tuple)
+  out = best.assign(**{loss: by.transform("mean"), f"{loss}_std": by.transform("std"),
+                       "seeds": pid.map(pid.value_counts()), f"{loss}_seeds": pid.map(per_seed)})
   return out[~pid.duplicated().to_numpy()]
 
 

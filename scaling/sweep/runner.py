@@ -21,7 +21,7 @@ from scaling import config as config_lib
 from scaling import faults, io, runid
 from scaling.models import accounting
 from scaling.train import budget, memory, progress
-from scaling.sweep import branches, executors, ladders, locks, packed, results, reuse, status, worker
+from scaling.sweep import branches, executors, ladders, ledger, locks, packed, results, reuse, status, worker
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -233,6 +233,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
     print(spent, flush=True)
   if "role" in df.columns:  # trunks are not results of a budget (results.load leaves them out too)
     df = df[df["role"] != "trunk"].reset_index(drop=True)
+  ledger.score_sweep(sweep_dir, df, announce=progress)  # forecasts of these runs get their actual loss
   return df
 
 
