@@ -19,7 +19,9 @@ from typing import Callable
 import ml_collections
 
 from scaling import io
-from scaling.sweep import locks, worker
+from scaling.sweep import locks, slurm_jobs, worker
+
+RESULT_GRACE_S = 30.0  # a job SLURM says ended may take this long to show its result pickle (NFS)
 
 
 @dataclasses.dataclass
@@ -147,19 +149,15 @@ class Slurm(Local):
     self.folder = os.path.join(sweep_dir, "slurm", "%j")
 
   def queued(self, run_dir: str) -> bool:
-    """A job submitted for this run by an earlier launch is still pending or running (sacct), so a
-    relaunch does not submit it again. Unknown (no sacct, local cluster): not queued; the run's lock
-    still keeps a duplicate job from training it twice."""
+    """A job submitted for this run by an earlier launch is still pending or running (squeue, then sacct:
+    slurm_jobs), so a relaunch does not submit it again. Unknown (no SLURM here, local cluster): not queued;
+    the run's lock still keeps a duplicate job from training it twice."""
     path = os.path.join(run_dir, "slurm.json")
     if not os.path.exists(path) or (self.e.slurm.cluster or "slurm") != "slurm":
       return False
-    try:
-      import submitit
-      info = io.read_json(path)
-      state = submitit.SlurmJob(folder=info["folder"], job_id=info["job_id"]).state
-    except Exception:  # no sacct here, or a record from another cluster: let the lock decide
-      return False
-    return state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING")
+    job = str(io.read_json(path)["job_id"])
+    now = slurm_jobs.states([job])
+    return now is not None and job in now and not slurm_jobs.ended(now[job])
 
   def executor(self):
     import submitit
@@ -200,14 +198,40 @@ class Slurm(Local):
     if not self.e.slurm.wait:
       return
     pending = dict(zip(range(len(jobs)), zip(tasks, jobs)))
+    ended_at: dict[int, float] = {}
     while pending:
+      # SLURM's state from squeue (slurm_jobs), never submitit's sacct watcher: without accounting that
+      # warns on every poll and never sees a cancelled job end.
+      real = (self.e.slurm.cluster or "slurm") == "slurm"
+      now = slurm_jobs.states([j.job_id for _, j in pending.values()]) if real else None
       for i, (t, j) in list(pending.items()):
-        if not j.done():
+        pickles = [j.task(k).paths.result_pickle for k in range(j.num_tasks)]
+        have = all(p.exists() for p in pickles)
+        if not real:
+          if not j.done():
+            continue
+        elif not have:
+          if now is None or not slurm_jobs.ended(now.get(j.job_id)):
+            continue
+          state = now.get(j.job_id) or "ENDED"
+          ended_at.setdefault(i, time.time())
+          if state != "CANCELLED" and time.time() - ended_at[i] < RESULT_GRACE_S:
+            continue  # its result pickle may still be on its way (a shared filesystem's lag)
+          del pending[i]
+          if state == "CANCELLED":  # scancel: not a failure of the run; a relaunch resumes it
+            out = {r: "trained" if worker.read_result(os.path.join(self.sweep_dir, "runs", r)) else "cancelled"
+                   for r in t.run_ids}
+            print(f"sweep: SLURM job {j.job_id} was cancelled ({', '.join(t.run_ids)}); relaunch to resume",
+                  flush=True)
+          else:
+            out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id} ended {state} without a result;"
+                           f" see {j.paths.stderr}", self.e.lock_timeout_s)
+          on_done(t, out)
           continue
         del pending[i]
         try:
           out = j.results()[0]
-        except Exception as e:  # the job died (timeout without requeue, node failure, ...): record it
+        except Exception as e:  # the job raised, or timed out too often to requeue: record it
           msg = str(e).strip().splitlines()
           out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id}: {msg[0] if msg else type(e).__name__}",
                          self.e.lock_timeout_s)

