@@ -86,3 +86,24 @@ def test_requeue_resumes_from_checkpoint_every_step_once(tmp_path, senv):
   steps = [r["step"] for r in io.read_jsonl(os.path.join(d, "runs", run_id, "metrics.jsonl")) if "train_loss" in r]
   assert steps == sorted(set(steps)) and steps[-1] == 20
   assert got.loc[run_id, "eval_loss"] == ref.loc[run_id, "eval_loss"]  # resume is exact (the kill-chain test)
+
+
+def test_scancel_shows_slurm_state_and_a_relaunch_finishes(tmp_path, senv):
+  # cpus_per_task 2 on the node's 2 CPUs: one array task runs (blocked after its first checkpoint), one waits.
+  cfg = write_config(tmp_path / "cancel.py", seeds=(0, 1), checkpoint_every=5)
+  d, mark = str(tmp_path / "slurm"), str(tmp_path / "blocked")
+  fault = dict(senv, SCALING_FAULT="checkpoint_saved@1", SCALING_FAULT_ACTION="wait", SCALING_FAULT_MARK=mark)
+  wide = [f"--config.executor.slurm.cpus_per_task={os.cpu_count()}", "--config.executor.slurm.wait=False"]
+  sweep(fault, cfg, d, *wide)
+  wait_for("a job to block after its step-5 checkpoint", lambda: os.path.exists(mark))
+  status = subprocess.run([SCALING, "status", d], env=senv, cwd=ROOT, capture_output=True, text=True).stdout
+  assert "RUNNING" in status and "PENDING" in status, status
+  job = job_of(d, sorted(os.listdir(os.path.join(d, "runs")))[0]).split("_")[0]
+  subprocess.run(["scancel", job], env=senv, check=True)
+  wait_for("both cancelled", lambda: squeue(senv, job).count("CANCELLED") == 2)
+  status = subprocess.run([SCALING, "status", d], env=senv, cwd=ROOT, capture_output=True, text=True).stdout
+  assert status.count("CANCELLED") == 2 and "completed" not in status, status
+  sweep(senv, cfg, d)  # the relaunch: resubmits both (their jobs have ended), one resumes from step 5
+  df = results.load(d).set_index("run_id")
+  assert (df["status"] == "completed").all() and len(df) == 2
+  assert sorted(e["resumed_from"] for r in df.index for e in events(d, r, "start"))[-1] == 5

@@ -88,27 +88,30 @@ class Pool(Local):
     self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
     self.workers = max(1, int(e.workers))
 
+  def _cpus(self, slot: int) -> list[int]:
+    """The cores slot `slot` is pinned to ([]: unpinned). The child pins itself before importing jax: a
+    preexec_fn here would make subprocess fork() this multi-threaded process (JAX's os.fork() warning)."""
+    if not self.e.cpus_per_worker or not hasattr(os, "sched_setaffinity"):  # Linux; elsewhere unpinned
+      return []
+    cores, c = worker.usable_cpus(), int(self.e.cpus_per_worker)
+    return sorted({cores[(slot * c + j) % len(cores)] for j in range(c)})
+
   def _one(self, t: Task, slot: int) -> dict:
     tasks_dir = os.path.join(self.sweep_dir, ".tasks")
     path = os.path.join(tasks_dir, f"{t.run_ids[0]}.{uuid.uuid4().hex[:8]}.json")
     io.atomic_write_json(path, {"sweep_dir": self.sweep_dir, "run_ids": t.run_ids, "configs": t.configs,
                                 "retry_failed": self.retry, "lock_timeout_s": self.e.lock_timeout_s,
-                                "compile_cache": compile_cache_dir(self.e, self.sweep_dir)})
+                                "compile_cache": compile_cache_dir(self.e, self.sweep_dir), "cpus": self._cpus(slot)})
     env = dict(os.environ)
     if self.e.gpus_per_worker:
       g = int(self.e.gpus_per_worker)
       env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(slot * g, (slot + 1) * g))
-    pin = None
-    if self.e.cpus_per_worker and hasattr(os, "sched_setaffinity"):  # Linux; elsewhere slots run unpinned
-      cores, c = worker.usable_cpus(), int(self.e.cpus_per_worker)
-      mine = {cores[(slot * c + j) % len(cores)] for j in range(c)}
-      pin = lambda: os.sched_setaffinity(0, mine)  # noqa: E731  (runs in the child before exec)
     log = os.path.join(self.sweep_dir, "runs", t.run_ids[0], "worker.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     try:
       with open(log, "a") as f:
         rc = subprocess.run([sys.executable, "-m", "scaling.sweep.worker", path], env=env, stdout=f,
-                            stderr=subprocess.STDOUT, cwd=os.getcwd(), preexec_fn=pin).returncode
+                            stderr=subprocess.STDOUT, cwd=os.getcwd()).returncode
       if rc == 0 and os.path.exists(path + ".out"):
         return io.read_json(path + ".out")
       how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
