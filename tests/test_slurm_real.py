@@ -107,3 +107,48 @@ def test_scancel_shows_slurm_state_and_a_relaunch_finishes(tmp_path, senv):
   df = results.load(d).set_index("run_id")
   assert (df["status"] == "completed").all() and len(df) == 2
   assert sorted(e["resumed_from"] for r in df.index for e in events(d, r, "start"))[-1] == 5
+
+
+def test_time_limit_requeues_through_submitit_and_completes(tmp_path, senv):
+  cfg = write_config(tmp_path / "tl.py", checkpoint_every=5)
+  ref_dir, d, mark = str(tmp_path / "ref"), str(tmp_path / "slurm"), str(tmp_path / "blocked")
+  subprocess.run([SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={ref_dir}"], env=senv, cwd=ROOT, check=True,
+                 capture_output=True)
+  p = sweep(dict(senv, SCALING_FAULT="checkpoint_saved@1", SCALING_FAULT_ACTION="wait", SCALING_FAULT_MARK=mark),
+            cfg, d, background=True)
+  wait_for("the job to block after its step-5 checkpoint", lambda: os.path.exists(mark))
+  (run_id,) = os.listdir(os.path.join(d, "runs"))
+  job = job_of(d, run_id)
+  # A 1-minute limit: SLURM sends submitit's SIGUSR2 (due 90 s before the limit) now; submitit requeues the job.
+  subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=1"], env=senv, check=True)
+  wait_for("the job requeued by submitit", lambda: "PENDING" in squeue(senv, job))
+  subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10", "StartTime=now"], env=senv, check=True)
+  out = p.communicate(timeout=300)[0]
+  assert p.returncode == 0, out[-3000:]
+  logs = "".join(open(os.path.join(d, "slurm", job, f)).read() for f in os.listdir(os.path.join(d, "slurm", job))
+                 if f.endswith(".err") or f.endswith(".out"))
+  assert "Requeued job" in logs, logs[-3000:]  # submitit's own requeue, not ours
+  got, ref = results.load(d).set_index("run_id"), results.load(ref_dir).set_index("run_id")
+  assert got.loc[run_id, "status"] == "completed"
+  assert [e["resumed_from"] for e in events(d, run_id, "start")] == [0, 5]
+  assert got.loc[run_id, "eval_loss"] == ref.loc[run_id, "eval_loss"]
+
+
+def test_two_task_job_equals_one_process(tmp_path, senv):
+  cfg = write_config(tmp_path / "mt.py")
+  ref_dir, d = str(tmp_path / "ref"), str(tmp_path / "slurm")
+  subprocess.run([SCALING, "sweep", f"--config={cfg}", f"--sweep_dir={ref_dir}"], env=senv, cwd=ROOT, check=True,
+                 capture_output=True)
+  # 2 tasks x 4 fake devices: the same 8-device data-parallel mesh as the one-process reference.
+  sweep(dict(senv, XLA_FLAGS="--xla_force_host_platform_device_count=4"), cfg, d,
+        "--config.executor.slurm.tasks_per_node=2")
+  got, ref = results.load(d).iloc[0], results.load(ref_dir).iloc[0]
+  assert got["status"] == "completed"
+  job = job_of(d, got["run_id"])
+  # Both tasks trained the run: without jax.distributed each would be process 0, and the one losing the
+  # run's lock would train nothing.
+  for task in (0, 1):
+    with open(os.path.join(d, "slurm", job, f"{job}_{task}_log.out")) as f:
+      assert f"eval_loss={got['eval_loss']:.4f}" in f.read(), task
+  # Tolerance: the gradient all-reduce across the two processes (gloo) sums in another order than in one process.
+  assert abs(got["eval_loss"] - ref["eval_loss"]) <= 1e-4 * ref["eval_loss"], (got["eval_loss"], ref["eval_loss"])
