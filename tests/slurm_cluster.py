@@ -112,3 +112,4 @@ def slurm():
   finally:
     for pid in ("slurmd.pid", "slurmctld.pid", "munge/pid"):
       _stop(os.path.join(d, pid))
+    shutil.rmtree(d, ignore_errors=True)
