@@ -24,13 +24,14 @@ sweep: install
 # end-to-end resume tests whose guarantees make test also checks more cheaply, and the downstream
 # fine-tuning ladder (pretrained beats scratch); `make test-all` runs them.
 # TEST_WORKERS processes (pytest-xdist; CI has 2 cores): most tests are a tiny compile or a subprocess that
-# leaves a core idle. --durations lists the slowest, so a test that grows shows in every CI log.
+# leaves a core idle. --dist loadgroup: tests/test_slurm_real.py's tests share one SLURM cluster (one worker).
+# --durations lists the slowest, so a test that grows shows in every CI log.
 TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not slow" tests
 
 test-all: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
 
 clean:
 	rm -rf $(VENV) sweeps

@@ -1,6 +1,9 @@
 """Named fault points: `SCALING_FAULT=<point>[@<n>]` makes the process SIGKILL itself the n-th time
 (default: the first) it reaches <point>. Tests use it to kill a run or sweep at an exact phase boundary
 instead of sleeping and hoping to hit a window; unset, a point costs one dict lookup.
+`SCALING_FAULT_ACTION=wait`: the process blocks there instead (until something outside ends it: a SLURM
+requeue, scancel, a time limit). `SCALING_FAULT_MARK=<path>`: hitting the point creates <path> first, and
+a later process finding <path> (a requeued job's next incarnation) passes the point untouched.
 
 Points (where they sit):
   checkpoint_data_written  Checkpointer.save: the data-iterator state is on disk, the orbax step is not
@@ -16,6 +19,7 @@ Points (where they sit):
 
 import os
 import signal
+import time
 
 _hits: dict[str, int] = {}
 
@@ -28,5 +32,15 @@ def point(name: str) -> None:
   if want != name:
     return
   _hits[name] = _hits.get(name, 0) + 1
-  if _hits[name] == int(nth or 1):
-    os.kill(os.getpid(), signal.SIGKILL)
+  if _hits[name] != int(nth or 1):
+    return
+  mark = os.environ.get("SCALING_FAULT_MARK")
+  if mark:
+    try:
+      os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+      return
+  if os.environ.get("SCALING_FAULT_ACTION") == "wait":
+    while True:
+      time.sleep(1)  # Python runs signal handlers here (submitit's SIGUSR2 requeue)
+  os.kill(os.getpid(), signal.SIGKILL)

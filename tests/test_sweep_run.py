@@ -138,7 +138,8 @@ def test_diverging_run_is_recorded_and_the_pool_goes_on(tmp_path, env):
   d = str(tmp_path / "sweep")
   good, bad = run_ids(cfg)
   assert good.endswith("-lrx1-s0") and bad.endswith("-lrx10000-s0")
-  sweep(env, cfg, d, "--workers=2")
+  p = sweep(env, cfg, d, "--workers=2")
+  assert "os.fork()" not in p.stderr  # slots pin themselves in the child: no fork of this threaded process
   cpus = [events(d, r, "start")[0]["cpus"] for r in (good, bad)]
   assert all(len(c) == 1 for c in cpus), cpus
   if len(os.sched_getaffinity(0)) >= 2:

@@ -19,7 +19,9 @@ from typing import Callable
 import ml_collections
 
 from scaling import io
-from scaling.sweep import locks, worker
+from scaling.sweep import locks, slurm_jobs, worker
+
+RESULT_GRACE_S = 30.0  # a job SLURM says ended may take this long to show its result pickle (NFS)
 
 
 @dataclasses.dataclass
@@ -86,27 +88,30 @@ class Pool(Local):
     self.e, self.sweep_dir, self.retry = e, sweep_dir, retry_failed
     self.workers = max(1, int(e.workers))
 
+  def _cpus(self, slot: int) -> list[int]:
+    """The cores slot `slot` is pinned to ([]: unpinned). The child pins itself before importing jax: a
+    preexec_fn here would make subprocess fork() this multi-threaded process (JAX's os.fork() warning)."""
+    if not self.e.cpus_per_worker or not hasattr(os, "sched_setaffinity"):  # Linux; elsewhere unpinned
+      return []
+    cores, c = worker.usable_cpus(), int(self.e.cpus_per_worker)
+    return sorted({cores[(slot * c + j) % len(cores)] for j in range(c)})
+
   def _one(self, t: Task, slot: int) -> dict:
     tasks_dir = os.path.join(self.sweep_dir, ".tasks")
     path = os.path.join(tasks_dir, f"{t.run_ids[0]}.{uuid.uuid4().hex[:8]}.json")
     io.atomic_write_json(path, {"sweep_dir": self.sweep_dir, "run_ids": t.run_ids, "configs": t.configs,
                                 "retry_failed": self.retry, "lock_timeout_s": self.e.lock_timeout_s,
-                                "compile_cache": compile_cache_dir(self.e, self.sweep_dir)})
+                                "compile_cache": compile_cache_dir(self.e, self.sweep_dir), "cpus": self._cpus(slot)})
     env = dict(os.environ)
     if self.e.gpus_per_worker:
       g = int(self.e.gpus_per_worker)
       env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(slot * g, (slot + 1) * g))
-    pin = None
-    if self.e.cpus_per_worker and hasattr(os, "sched_setaffinity"):  # Linux; elsewhere slots run unpinned
-      cores, c = worker.usable_cpus(), int(self.e.cpus_per_worker)
-      mine = {cores[(slot * c + j) % len(cores)] for j in range(c)}
-      pin = lambda: os.sched_setaffinity(0, mine)  # noqa: E731  (runs in the child before exec)
     log = os.path.join(self.sweep_dir, "runs", t.run_ids[0], "worker.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     try:
       with open(log, "a") as f:
         rc = subprocess.run([sys.executable, "-m", "scaling.sweep.worker", path], env=env, stdout=f,
-                            stderr=subprocess.STDOUT, cwd=os.getcwd(), preexec_fn=pin).returncode
+                            stderr=subprocess.STDOUT, cwd=os.getcwd()).returncode
       if rc == 0 and os.path.exists(path + ".out"):
         return io.read_json(path + ".out")
       how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
@@ -147,19 +152,15 @@ class Slurm(Local):
     self.folder = os.path.join(sweep_dir, "slurm", "%j")
 
   def queued(self, run_dir: str) -> bool:
-    """A job submitted for this run by an earlier launch is still pending or running (sacct), so a
-    relaunch does not submit it again. Unknown (no sacct, local cluster): not queued; the run's lock
-    still keeps a duplicate job from training it twice."""
+    """A job submitted for this run by an earlier launch is still pending or running (squeue, then sacct:
+    slurm_jobs), so a relaunch does not submit it again. Unknown (no SLURM here, local cluster): not queued;
+    the run's lock still keeps a duplicate job from training it twice."""
     path = os.path.join(run_dir, "slurm.json")
     if not os.path.exists(path) or (self.e.slurm.cluster or "slurm") != "slurm":
       return False
-    try:
-      import submitit
-      info = io.read_json(path)
-      state = submitit.SlurmJob(folder=info["folder"], job_id=info["job_id"]).state
-    except Exception:  # no sacct here, or a record from another cluster: let the lock decide
-      return False
-    return state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING")
+    job = str(io.read_json(path)["job_id"])
+    now = slurm_jobs.states([job])
+    return now is not None and job in now and not slurm_jobs.ended(now[job])
 
   def executor(self):
     import submitit
@@ -200,14 +201,40 @@ class Slurm(Local):
     if not self.e.slurm.wait:
       return
     pending = dict(zip(range(len(jobs)), zip(tasks, jobs)))
+    ended_at: dict[int, float] = {}
     while pending:
+      # SLURM's state from squeue (slurm_jobs), never submitit's sacct watcher: without accounting that
+      # warns on every poll and never sees a cancelled job end.
+      real = (self.e.slurm.cluster or "slurm") == "slurm"
+      now = slurm_jobs.states([j.job_id for _, j in pending.values()]) if real else None
       for i, (t, j) in list(pending.items()):
-        if not j.done():
+        pickles = [j.task(k).paths.result_pickle for k in range(j.num_tasks)]
+        have = all(p.exists() for p in pickles)
+        if not real:
+          if not j.done():
+            continue
+        elif not have:
+          if now is None or not slurm_jobs.ended(now.get(j.job_id)):
+            continue
+          state = now.get(j.job_id) or "ENDED"
+          ended_at.setdefault(i, time.time())
+          if state != "CANCELLED" and time.time() - ended_at[i] < RESULT_GRACE_S:
+            continue  # its result pickle may still be on its way (a shared filesystem's lag)
+          del pending[i]
+          if state == "CANCELLED":  # scancel: not a failure of the run; a relaunch resumes it
+            out = {r: "trained" if worker.read_result(os.path.join(self.sweep_dir, "runs", r)) else "cancelled"
+                   for r in t.run_ids}
+            print(f"sweep: SLURM job {j.job_id} was cancelled ({', '.join(t.run_ids)}); relaunch to resume",
+                  flush=True)
+          else:
+            out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id} ended {state} without a result;"
+                           f" see {j.paths.stderr}", self.e.lock_timeout_s)
+          on_done(t, out)
           continue
         del pending[i]
         try:
           out = j.results()[0]
-        except Exception as e:  # the job died (timeout without requeue, node failure, ...): record it
+        except Exception as e:  # the job raised, or timed out too often to requeue: record it
           msg = str(e).strip().splitlines()
           out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id}: {msg[0] if msg else type(e).__name__}",
                          self.e.lock_timeout_s)

@@ -197,7 +197,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
 
   def on_done(t, outcome):
     for r in t.run_ids:
-      if outcome.get(r) == "trained":
+      if outcome.get(r) in ("trained", "cancelled"):  # cancelled (scancel): not resubmitted by this launch
         attempted.add(r)
       progressed.append(outcome.get(r) in ("trained", "done"))
     bar.ended(t.run_ids, outcome, sum(v == "done" for v in states().values()))

@@ -10,6 +10,9 @@ that sees the directory (a SLURM sweep on a shared filesystem) and never blocks 
   stale lock  a lock whose owner is gone (dead pid on this host, or no heartbeat for the sweep's
               executor.lock_timeout_s): nothing trains it until a sweep is relaunched
 
+A SLURM sweep's runs also show their job and SLURM's own state for it (PENDING, RUNNING, CANCELLED, ...:
+one squeue call, sacct for jobs squeue has forgotten; blank where SLURM cannot be asked from this host).
+
 The sweep's ETA is the FLOPs left (running runs' remainders + pending runs) over the FLOP/s of the runs
 running now.
 """
@@ -22,7 +25,7 @@ import time
 import pandas as pd
 
 from scaling import io
-from scaling.sweep import locks, worker
+from scaling.sweep import locks, slurm_jobs, worker
 from scaling.train import progress
 
 ENDED = ("completed", "failed", "diverged")
@@ -150,12 +153,27 @@ def sweep_runs(sweep_dir: str) -> tuple[dict, list[str]]:
   return sweep or {}, ids + [r for r in on_disk if r not in ids and os.path.isdir(os.path.join(runs_dir, r))]
 
 
+def add_slurm(sweep_dir: str, rows: list[dict]) -> None:
+  """row['slurm'] = 'JOB STATE' for every run that has not ended and has a slurm.json (its last job)."""
+  jobs = {}
+  for r in rows:
+    path = os.path.join(sweep_dir, "runs", r["run_id"], "slurm.json")
+    if r["status"] not in ENDED and os.path.exists(path):
+      jobs[r["run_id"]] = str(io.read_json(path)["job_id"])
+  now = slurm_jobs.states(sorted(set(jobs.values()))) if jobs else None
+  for r in rows:
+    if r["run_id"] in jobs:
+      j = jobs[r["run_id"]]
+      r["slurm"] = f"{j} {(now or {}).get(j, '?' if now is None else 'ENDED')}"
+
+
 def collect(sweep_dir: str, now: float | None = None) -> tuple[list[dict], dict]:
   """(one row per run, totals: counts per status, FLOPs planned / done, FLOP/s now, the sweep's ETA)."""
   sweep, ids = sweep_runs(sweep_dir)
   planned = {r["run_id"]: r for r in sweep.get("runs", [])}
   timeout = float(sweep.get("config", {}).get("executor", {}).get("lock_timeout_s", 600.0))
   rows = [run_state(os.path.join(sweep_dir, "runs", r), planned.get(r, {}), timeout, now) for r in ids]
+  add_slurm(sweep_dir, rows)
   flops = sum(r["flops"] for r in rows)
   done = sum(r["flops_done"] for r in rows)
   rate = sum(r["flops_per_s"] for r in rows)
@@ -166,7 +184,7 @@ def collect(sweep_dir: str, now: float | None = None) -> tuple[list[dict], dict]
   return rows, totals
 
 
-def text_table(t: pd.DataFrame, left: tuple[str, ...] = ("run_id", "note")) -> str:
+def text_table(t: pd.DataFrame, left: tuple[str, ...] = ("run_id", "slurm", "note")) -> str:
   """`t` (all strings) as aligned text: numbers right-aligned, the `left` columns (names, notes) left-aligned."""
   t = t.copy()
   for c in [c for c in left if c in t.columns]:
@@ -187,6 +205,8 @@ def format_table(rows: list[dict], totals: dict) -> str:
       "ETA": [progress.duration(r["eta_s"]) if r["status"] == "running" else "" for r in rows],
       "note": [r["note"] for r in rows],
   })
+  if any("slurm" in r for r in rows):
+    t.insert(len(t.columns) - 1, "slurm", [r.get("slurm", "") for r in rows])
   counts = ", ".join(f"{n} {s}" for s, n in totals["counts"].items() if n)
   lines = [text_table(t) if rows else "(no runs yet)",
            f"{totals['runs']} runs: {counts or 'none'}"]

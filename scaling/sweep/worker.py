@@ -185,6 +185,8 @@ def _run_and_record(cfgs, run_dirs, main: bool) -> None:
 def main(argv: list[str]) -> int:
   """`python -m scaling.sweep.worker TASK.json`: the pool executor's child process."""
   task = io.read_json(argv[1])
+  if task.get("cpus"):  # before jax is imported: XLA sizes its thread pools from the affinity
+    os.sched_setaffinity(0, task["cpus"])
   out = run_task(task["sweep_dir"], task["run_ids"], task["configs"], retry_failed=task["retry_failed"],
                  lock_timeout_s=task["lock_timeout_s"], compile_cache=task.get("compile_cache", ""))
   io.atomic_write_json(argv[1] + ".out", out)
