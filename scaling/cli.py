@@ -16,7 +16,7 @@ COMMANDS = {
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
     "status": "where a sweep stands (reads only its files): SWEEP_DIR [--watch [--every=SECONDS]]",
     "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
-            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
+            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F] [--pue --price --grid --power]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
     "plot": "write figures: SWEEP_DIR [--out_dir=DIR]",
     "sample": "generate text from a trained GPT: --workdir=RUN --prompt=... [--temperature --top_k --max_tokens --seed]",
@@ -55,6 +55,10 @@ def define_flags() -> flags.FlagValues:
                     flag_values=fv)
   flags.DEFINE_float("mfu", 0.0, "plan: assumed model-FLOPs utilization (0: the chip's default, see "
                      "scaling/sweep/plan.py).", flag_values=fv)
+  for name, what in (("pue", "facility power / IT power"), ("price", "USD per device-hour"),
+                     ("grid", "grid carbon intensity, gCO2e/kWh"), ("power", "W per device")):
+    flags.DEFINE_float(name, None, f"plan: {what} (default: the chip's, sources in scaling/sweep/plan.py).",
+                       flag_values=fv)
   return fv
 
 
@@ -161,7 +165,7 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
   elif command == "plan":
     from scaling.sweep import plan
     plan.main(fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/kaplan.py:full"),
-              fv.chip, fv.mfu)
+              fv.chip, fv.mfu, pue=fv.pue, price=fv.price, grid=fv.grid, power=fv.power)
   elif command == "fit":
     from scaling.laws import fit
     res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)

@@ -16,7 +16,7 @@ import numpy as np
 from scaling import config as config_lib
 from scaling import faults, io, models, parallel
 from scaling.models import accounting
-from scaling.train import branch, checkpoint, memory, metrics, optim, progress
+from scaling.train import branch, checkpoint, energy, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
 
@@ -158,6 +158,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   is_main = jax.process_index() == 0
   if is_main:
     io.atomic_write_json(os.path.join(workdir, "config.json"), c.to_dict())
+  meter = energy.Meter(b["mesh"].devices.flat)  # issue 27: device_seconds and NVML energy into result.json
   t_start = time.time()
   result = {"family": c.family, "size": c.size, "seed": c.seed, "tags": c.tags.to_dict(),
             "status": "failed", "steps": 0, "tokens": 0, "flops": 0.0}
@@ -169,16 +170,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   except Exception as e:
     result.update(status="failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                   traceback=traceback.format_exc()[-4000:])
-    _finish(result, workdir, t_start, is_main)
+    _finish(result, workdir, t_start, is_main, meter)
     raise
   finally:
     writer.close()
-  _finish(result, workdir, t_start, is_main)
+  _finish(result, workdir, t_start, is_main, meter)
   return result
 
 
-def _finish(result, workdir, t_start, is_main):
+def _finish(result, workdir, t_start, is_main, meter=None):
   result["wall_time_s"] = time.time() - t_start
+  if meter is not None:
+    result.update(meter.read(result["wall_time_s"]))
   if is_main:
     io.atomic_write_json(os.path.join(workdir, "result.json"), result)
 
