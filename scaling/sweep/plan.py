@@ -161,7 +161,8 @@ def format_table(df: pd.DataFrame, b: Budget) -> str:
       f"{memory.fmt(b.capacity)} per device ({b.capacity_source})",
       f"energy: {power} x PUE {b.pue:.3g} ({b.pue_source}); {price}; grid {b.grid:.4g} gCO2e/kWh ({b.grid_source})",
       "mem/device: memory.analytic of the setting in `fit` (params, grads, optimizer state, activations), x "
-      f"{memory.XLA_OVER_ANALYTIC['none']} without remat (XLA's compiled peak measured up to that over it)",
+      f"{memory.XLA_OVER_ANALYTIC['none']} without remat, x {memory.XLA_OVER_ANALYTIC['remat']} with (XLA's compiled "
+      "peak measured up to that over it)",
       status.text_table(t),
       f"{len(df)} runs, {df['flops'].sum():.3g} FLOPs: {df['device_hours'].sum():,.3g} device-hours "
       f"({progress.duration(df['hours'].sum() * 3600)} one run after another on {per}), "

@@ -11,7 +11,9 @@ Candidates, cheapest first (a member that fits as written is left alone):
   fsdp over the devices   parameters, grads and moments split over the run's devices (mesh.fsdp = devices):
                           an all-gather of the parameters per step (within a node over NVLink: small; not modelled)
   remat 'block'           recomputes each block's forward in the backward: one more forward on top of
-                          forward + backward (3 forwards of FLOPs), ~4/3 the time (REMAT_COST)
+                          forward + backward (3 forwards of FLOPs), ~4/3 the time (REMAT_COST); with the
+                          layers scanned (model.scan_layers, unless the sweep pins it): unrolled, remat did not
+                          lower XLA:CPU's compiled peak at all (memory.XLA_OVER_ANALYTIC)
 each also with accum_steps, then remat with fsdp and accum_steps. None fits: the member stays as written
 (the plan marks it; its preflight refuses it with what to change).
 """
@@ -29,7 +31,7 @@ ACCUM = (1, 2, 4, 8)
 REMAT_COST = {"none": 1.0, "block": 4 / 3, "dots_saveable": 1.0, "dots_with_no_batch_dims_saveable": 1.0}
 # What `overrides` may pin (then the rule keeps it): the remat policy, the micro-batches, the mesh.
 FIELDS = {"remat": ("model.remat",), "accum_steps": ("train.accum_steps",),
-          "fsdp": ("mesh.data", "mesh.fsdp", "mesh.tensor", "mesh.num_devices")}
+          "fsdp": ("mesh.data", "mesh.fsdp", "mesh.tensor", "mesh.num_devices"), "scan": ("model.scan_layers",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +62,7 @@ def target(executor: ml_collections.ConfigDict) -> Target | None:
 
 
 def pinned(overrides) -> set[str]:
-  """The rule's knobs ('remat', 'accum_steps', 'fsdp') that a sweep's `overrides` set explicitly."""
+  """The rule's knobs ('remat', 'accum_steps', 'fsdp', 'scan') that a sweep's `overrides` set explicitly."""
   def has(path: str) -> bool:
     node = overrides
     for k in path.split("."):
@@ -74,14 +76,14 @@ def pinned(overrides) -> set[str]:
 def need(c: ml_collections.ConfigDict, shapes: dict, devices: int) -> int:
   """Bytes per device the compiled step is planned to need: memory.analytic, times XLA's measured excess."""
   est = memory.analytic(c, shapes, devices)["total"]
-  return int(est * memory.XLA_OVER_ANALYTIC.get(c.model.get("remat", "none"), 1.0))
+  return int(est * memory.XLA_OVER_ANALYTIC["none" if c.model.get("remat", "none") == "none" else "remat"])
 
 
 def label(c: ml_collections.ConfigDict, devices: int) -> str:
   """The setting as a plan shows it: 'remat block, accum 4, fsdp 8'; '-' for none of them."""
   parts = []
   if c.model.get("remat", "none") != "none":
-    parts.append(f"remat {c.model.remat}")
+    parts.append(f"remat {c.model.remat}" + (" (scan)" if c.model.get("scan_layers") else ""))
   if c.train.accum_steps > 1:
     parts.append(f"accum {c.train.accum_steps}")
   if c.mesh.get("fsdp", 1) != 1:
@@ -108,6 +110,8 @@ def fit(c: ml_collections.ConfigDict, shapes: dict, t: Target, keep: set[str] = 
     cand = ml_collections.ConfigDict(c.to_dict())
     if remat is not None:
       cand.model.remat = remat
+      if remat != "none" and "scan" not in keep:
+        cand.model.scan_layers = True
     if fsdp is not None:
       cand.mesh.data, cand.mesh.fsdp = 1, fsdp
     if accum is not None:
