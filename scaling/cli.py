@@ -16,7 +16,7 @@ COMMANDS = {
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
     "status": "where a sweep stands (reads only its files): SWEEP_DIR [--watch [--every=SECONDS]]",
     "plan": "runs, FLOPs, memory and device-hours of a sweep before it runs: --config=configs/sweeps/X.py[:arg] "
-            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F]",
+            "[--chip=h100|h200|a100|v5e|cpu] [--mfu=F] [--pue --price --grid --power]",
     "fit": "fit scaling laws: SWEEP_DIR [--law=auto|power|kaplan|approach1|approach2|approach3|hparams|data_constrained]",
     "predict": "forecast a run with a 95 % predictive interval, kept in SWEEP_DIR/predictions.jsonl: SWEEP_DIR "
                "--N=PARAMS [--D=TOKENS] | --C=FLOPS [--law=auto|power|kaplan|approach3] [--family=F]; "
@@ -72,6 +72,10 @@ def define_flags() -> flags.FlagValues:
   flags.DEFINE_string("family", None, "predict: the family to forecast (when the sweep has several).", flag_values=fv)
   flags.DEFINE_bool("score", False, "predict: score SWEEP_DIR's forecasts against its runs and print the ledger.",
                     flag_values=fv)
+  for name, what in (("pue", "facility power / IT power"), ("price", "USD per device-hour"),
+                     ("grid", "grid carbon intensity, gCO2e/kWh"), ("power", "W per device")):
+    flags.DEFINE_float(name, None, f"plan: {what} (default: the chip's, sources in scaling/sweep/plan.py).",
+                       flag_values=fv)
   return fv
 
 
@@ -178,7 +182,7 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
   elif command == "plan":
     from scaling.sweep import plan
     plan.main(fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/kaplan.py:full"),
-              fv.chip, fv.mfu)
+              fv.chip, fv.mfu, pue=fv.pue, price=fv.price, grid=fv.grid, power=fv.power)
   elif command == "fit":
     from scaling.laws import fit
     res = fit.fit_sweep(d, law=fv.law, x=fv.x, n_boot=fv.n_boot)

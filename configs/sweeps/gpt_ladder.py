@@ -37,5 +37,6 @@ def get_config(arg: str = ""):
   s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16" if full else "float32"))
   s.executor.kind = "slurm" if full else "local"
   s.executor.slurm.gpus_per_node = 8 if full else 0
+  s.executor.chip = "h100" if full else ""  # the memory rule's target (scaling/train/fit_memory.py)
   s.executor.slurm.timeout_min = 24 * 60
   return s

@@ -70,6 +70,7 @@ import numpy as np
 from scaling import config as config_lib
 from scaling.models import accounting, mup, sizes as sizes_lib
 from scaling.sweep import branches, ledger, worker
+from scaling.train import budget, fit_memory
 
 KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
@@ -107,7 +108,7 @@ def defaults() -> ml_collections.ConfigDict:
   s.ladders = ml_collections.ConfigDict()
   s.executor = ml_collections.ConfigDict(dict(
       kind="local", workers=2, gpus_per_worker=0, cpus_per_worker=0, lock_timeout_s=600.0, poll_s=5.0,
-      compile_cache="auto"))
+      compile_cache="auto", chip=""))  # chip: the memory rule's target (scaling/train/fit_memory.py)
   s.executor.slurm = ml_collections.ConfigDict(dict(
       cluster="", partition="", timeout_min=240, gpus_per_node=0, nodes=1, tasks_per_node=1,
       cpus_per_task=8, mem_gb=0, array=True, array_parallelism=64, account="", qos="", constraint="",
@@ -139,10 +140,11 @@ def by_width(base: ml_collections.ConfigDict, widths, n_layers: int, **model) ->
   return out
 
 
-def slurm_gpus(s: ml_collections.ConfigDict, gpus_per_node: int = 8, timeout_min: int = 24 * 60
-               ) -> ml_collections.ConfigDict:
-  """The executor of the paper-scale ('full') ladders: one SLURM job per run on a whole GPU node."""
-  s.executor.kind = "slurm"
+def slurm_gpus(s: ml_collections.ConfigDict, gpus_per_node: int = 8, timeout_min: int = 24 * 60,
+               chip: str = "h100") -> ml_collections.ConfigDict:
+  """The executor of the paper-scale ('full') ladders: one SLURM job per run on a whole GPU node of `chip`
+  (the memory rule's target: an H100 setting also fits an H200)."""
+  s.executor.kind, s.executor.chip = "slurm", chip
   s.executor.slurm.gpus_per_node, s.executor.slurm.timeout_min = gpus_per_node, timeout_min
   return s
 
@@ -459,8 +461,11 @@ def _forecast(s: ml_collections.ConfigDict) -> list:
   return runs
 
 
-def _ladder(s: ml_collections.ConfigDict) -> list:
+def _ladder(s: ml_collections.ConfigDict, fit: fit_memory.Target | None) -> list:
   runs = (LADDERS[s.kind](s) if s.kind != "params" or s.sizes else []) + _forecast(s)
+  # Memory rule (issue 27): per member the cheapest remat / accum_steps / fsdp that fits the target chip
+  # (scaling/train/fit_memory.py); a knob `overrides` sets is kept; no target: unchanged.
+  runs = fit_memory.apply(runs, s.overrides, fit, budget.shapes)
   return branches.make(s, runs, _finish) if s.branch else runs
 
 
@@ -470,18 +475,21 @@ def _same(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> bool:
   return a.to_dict() | drop == b.to_dict() | drop
 
 
-def expand(s: ml_collections.ConfigDict) -> list[tuple[str, ml_collections.ConfigDict]]:
-  """[(run_id, run config)] of a sweep config; ValueError (one line, naming the field) when it is bad."""
+def expand(s: ml_collections.ConfigDict, fit: fit_memory.Target | None = None
+           ) -> list[tuple[str, ml_collections.ConfigDict]]:
+  """[(run_id, run config)] of a sweep config; ValueError (one line, naming the field) when it is bad.
+  `fit`: the memory rule's target (`scaling plan --chip`); None: the sweep's executor.chip, if any."""
+  fit = fit or fit_memory.target(s.executor)
   if s.get("ladders"):
     runs = []
     for name, sub in s.ladders.items():
       sub = ml_collections.ConfigDict(sub.to_dict())
       sub.name = name
       validate(sub)
-      runs += _ladder(sub)
+      runs += _ladder(sub, fit)
   else:
     validate(s)
-    runs = _ladder(s)
+    runs = _ladder(s, fit)
   seen: dict[str, ml_collections.ConfigDict] = {}
   out = []
   for run_id, c in runs:

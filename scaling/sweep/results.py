@@ -50,7 +50,8 @@ ALIASES = {"d_model": "model.d_model", "n_layers": "model.n_layers", "n_heads": 
            "lr": "train.lr", "batch_size": "data.batch_size", "seq_len": "data.seq_len",
            "unique_tokens": "data.unique_tokens"}
 # The trainer's throughput summary in result.json.
-THROUGHPUT = ["tokens_per_s", "mfu", "step_time_s", "compile_time_s", "peak_bytes_per_device"]
+THROUGHPUT = ["tokens_per_s", "mfu", "step_time_s", "compile_time_s", "peak_bytes_per_device",
+              "device_seconds", "energy_j"]  # energy_j: NVML-measured, NA elsewhere (scaling/train/energy.py)
 
 
 def _run_dirs(path: str) -> list[str]:

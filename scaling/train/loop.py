@@ -18,7 +18,7 @@ from scaling import config as config_lib
 from scaling import faults, io, parallel
 from scaling.data import pipeline
 from scaling.models import stack
-from scaling.train import branch, budget, checkpoint, finetune, members, memory, metrics, optim, progress
+from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -121,6 +121,7 @@ def train_members(configs: list[ml_collections.ConfigDict], workdirs: list[str])
       branch.check(c, budget.plan(c)["steps"], d)
   b = build_members(cs)
   k, is_main = len(cs), jax.process_index() == 0
+  meter = energy.Meter(b["mesh"].devices.flat, share=k)  # device-seconds (and NVML energy) per member
   t_start = time.time()
   results = []
   for c, d in zip(cs, workdirs):
@@ -134,25 +135,27 @@ def train_members(configs: list[ml_collections.ConfigDict], workdirs: list[str])
     results.append(r)
   writers = [metrics.Writer(d, enabled=is_main) for d in workdirs]
   try:
-    _train(cs, b, workdirs, results, writers, t_start, is_main)
+    _train(cs, b, workdirs, results, writers, t_start, is_main, meter)
   except Exception as e:
     for r, d in zip(results, workdirs):
       if r["status"] == "failed":
         r.update(error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                  traceback=traceback.format_exc()[-4000:])
-        _finish(r, d, t_start, is_main)
+        _finish(r, d, t_start, is_main, meter)
     raise
   finally:
     for w in writers:
       w.close()
   for r, d in zip(results, workdirs):
     if r["status"] == "completed":
-      _finish(r, d, t_start, is_main)
+      _finish(r, d, t_start, is_main, meter)
   return results
 
 
-def _finish(result, workdir, t_start, is_main):
+def _finish(result, workdir, t_start, is_main, meter=None):
   result["wall_time_s"] = time.time() - t_start
+  if meter is not None:
+    result.update(meter.read(result["wall_time_s"]))
   if is_main:
     io.atomic_write_json(os.path.join(workdir, "result.json"), result)
 
@@ -201,7 +204,7 @@ def _resume(cs, workdirs, ckpts, its, engine, state, shardings):
   return 0, state
 
 
-def _train(cs, b, workdirs, results, writers, t_start, is_main):
+def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
   c0, k, engine = cs[0], len(cs), b["engine"]
   t, p = c0.train, b["plan"]
   for r in results:
@@ -235,7 +238,7 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main):
       if not np.isfinite(last[j]["loss"]) or last[j]["loss"] > t.divergence_threshold:
         alive[j] = False
         results[j].update(status="diverged", diverged_step=int(step_i), steps=int(step_i), train_loss=last[j]["loss"])
-        _finish(results[j], workdirs[j], t_start, is_main)
+        _finish(results[j], workdirs[j], t_start, is_main, meter)
         print(f"{names[j]}: diverged at step {step_i}")
 
   def save(step):

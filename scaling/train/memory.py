@@ -24,6 +24,16 @@ HEADROOM = 0.9
 # The analytic estimate refuses a run before compiling only when over capacity by more than its error
 # (0.6-1.6x XLA's peak, above); the compiled step's own figure decides the close calls.
 ANALYTIC_SLACK = 2.0
+# XLA's compiled peak / the analytic estimate, the largest measured (XLA:CPU, jax 0.10; benchmarks/RESULTS.md
+# "Remat: memory per policy" and "The memory rule's margin"): without remat 1.37-1.65 at d_model 256-768 x seq
+# 1024, 1.42 at d64 x 128, 2.22 at d64 x 512 scanned (attention-dominated); with a remat policy, scanned,
+# 0.63-0.93 at seq 1024 but 1.63 at d64 x 512. A plan that must hold on the compiled step scales the estimate
+# by this (scaling/train/fit_memory.py). Unrolled, remat did not lower XLA:CPU's peak at all (same figure):
+# the rule scans the layers when it turns remat on.
+XLA_OVER_ANALYTIC = {"none": 2.25, "remat": 1.65}
+# Published memory per device (bytes) of the chips `scaling plan --chip` and a sweep's executor.chip name.
+HBM = {"h100": 80e9, "h200": 141e9, "a100": 80e9, "v5e": 16e9}
+CHIP_NAMES = {"h100": "H100", "h200": "H200", "a100": "A100", "v5e": "TPU v5e", "cpu": "cpu"}
 
 
 class TooBig(ValueError):
@@ -47,6 +57,15 @@ def capacity() -> tuple[int, str]:
   ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
   n = jax.local_device_count()
   return ram // n, f"host RAM / {n} local device{'s' if n > 1 else ''}"
+
+
+def chip_capacity(chip: str) -> tuple[float, str]:
+  """(bytes of one device, where the number comes from) of a named chip; 'cpu': this host (capacity())."""
+  if chip == "cpu":
+    return capacity()
+  if chip not in HBM:
+    raise ValueError(f"chip: {chip!r}; allowed: {', '.join(CHIP_NAMES)}")
+  return HBM[chip], f"published memory of the {CHIP_NAMES[chip]}"
 
 
 def _mesh_axes(c: ml_collections.ConfigDict, n_devices: int) -> dict:
