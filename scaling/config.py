@@ -7,31 +7,33 @@
 import ml_collections
 
 from scaling import io, models
-from scaling.models import sizes
+from scaling.models import registry, sizes, transformer_family
 from scaling.runid import FILES_DEFAULTS
 
 SCHEDULES = ("cosine", "wsd", "constant", "linear")
 OPTIMIZERS = ("adamw", "sgd", "momentum")
-NEURAL = ("gpt", "transformer", "dnn")
-# What each neural family can train on: GPT next-token LM or snippet classification (module_cls, its
-# classification head), the encoder-decoder span corruption or prefix LM, the MLP a fixed-context LM or
-# classification.
-SEQ2SEQ_TASKS = ("span", "prefix_lm")  # encoder-decoder batches: inputs, input_mask, decoder_inputs, targets
-TASKS_OF = {"gpt": ("lm", "module_cls"), "transformer": SEQ2SEQ_TASKS, "dnn": ("lm", "classify")}
-BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
+# What each neural family trains on is its registry entry's `tasks` (scaling/models/*_family.py).
+SEQ2SEQ_TASKS = transformer_family.SEQ2SEQ_TASKS
+BASELINES = registry.BASELINES
 DECAY_SHAPES = ("linear", "1-sqrt")  # WSD cool-down shapes (Hägele et al. 2024: 1-sqrt is best)
 
 
-def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml_collections.ConfigDict:
+def base(family: str = "gpt", size: str = "tiny", task: str | None = None,
+         family_file: str = "") -> ml_collections.ConfigDict:
+  """`family_file`: a researcher's own family (a .py file that registers it), imported here first."""
+  registry.load_file(family_file)
   c = ml_collections.ConfigDict()
   c.family, c.size, c.seed = family, size, 0
+  if family_file:  # only then: a config.json without it means "" (runid.ADDED_DEFAULTS), old run ids stay
+    c.family_file = family_file
   c.tags = ml_collections.ConfigDict()
   c.init_from = ""  # a pretrained run dir to start from (fine-tuning)
   c.model = sizes.named(family, size)
   c.model.vocab_size = 0  # 0: from the data's tokenizer (finalize)
-  task = task or {"gpt": "lm", "transformer": "span", "dnn": "lm"}[family]
-  if family == "dnn":
-    c.model.head = "classify" if task == "classify" else "lm"
+  fam = registry.get(family)
+  task = task or fam.tasks[0]
+  if fam.for_task is not None:
+    fam.for_task(c.model, task)
   c.data = ml_collections.ConfigDict(dict(
       name="digits" if task == "classify" else "stdlib", task=task, seq_len=128, batch_size=32,
       tokenizer="byte", data_dir="", unique_tokens=0,  # 0: the whole training split; U: its first U tokens, repeated
@@ -60,15 +62,17 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
 def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Fills model fields that the data decides. Cheap: reads dataset metadata, builds nothing big."""
   from scaling.data import pipeline  # local: keeps `import scaling.config` light
-  if c.family not in NEURAL:
+  registry.load(c)
+  if not registry.is_neural_config(c):
     return c
+  fam = registry.get(c.family)
   with c.unlocked():
     if c.get("init_from"):  # fine-tuning: the architecture is the pretrained run's (see train/finetune.py)
       inherit_model(c)
     check_task(c)
     info = pipeline.dataset_info(c.data)
-    if c.family == "dnn" and c.model.head == "classify":
-      c.model.num_features, c.model.num_classes = int(info["num_features"]), int(info["num_classes"])
+    if not fam.uses_vocab(c.model):
+      pass
     elif not c.model.get("vocab_size"):
       c.model.vocab_size = int(info["vocab_size"])
     elif info.get("vocab_size") and c.model.vocab_size < info["vocab_size"]:  # else: NaN logits at step 1
@@ -76,8 +80,8 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                        f"token ids (tokenizer {info['tokenizer']!r}, task {info['task']!r}); 0 takes it from the data")
     if c.data.get("task") == "module_cls":
       c.model.num_classes = int(info["num_classes"])
-    if c.family in ("gpt", "transformer") and not c.get("init_from"):  # a checkpoint fixes max_len
-      c.model.max_len = max(c.model.max_len, c.data.seq_len)
+    if fam.finalize is not None:
+      fam.finalize(c, info)
   return c
 
 
@@ -100,33 +104,32 @@ def _fraction(t, field: str, lo: float, hi: float, hi_open: bool = False):
 
 def check_task(c: ml_collections.ConfigDict) -> None:
   """The family can train on data.task (else a shape error deep inside the first trace)."""
-  task = c.data.get("task", "lm")
-  if task not in TASKS_OF[c.family]:
-    raise ValueError(f"data.task: {task!r} does not fit family {c.family!r}; allowed: "
-                     f"{', '.join(TASKS_OF[c.family])}")
-  if c.family == "dnn" and c.model.get("head", "lm") != ("classify" if task == "classify" else "lm"):
-    raise ValueError(f"model.head: {c.model.get('head')!r} does not fit data.task={task!r}; allowed: "
-                     f"{'classify' if task == 'classify' else 'lm'}")
+  task, fam = c.data.get("task", "lm"), registry.get(c.family)
+  if task not in fam.tasks:
+    raise ValueError(f"data.task: {task!r} does not fit family {c.family!r}; allowed: {', '.join(fam.tasks)}")
+  if fam.check_task is not None:
+    fam.check_task(c, task)
 
 
 def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None:
   """One clear ValueError naming the field and what is allowed. Run before anything compiles."""
-  if c.family not in NEURAL + BASELINES:
-    raise ValueError(f"family: unknown {c.family!r}; allowed: {', '.join(NEURAL + BASELINES)}")
+  registry.load(c)
+  if not registry.is_neural_config(c) and c.family not in BASELINES:
+    raise ValueError(f"family: unknown {c.family!r}; allowed: {', '.join(registry.names() + BASELINES)}")
   if c.family in BASELINES:
     from scaling.baselines import run as baseline_run
     return baseline_run.validate(c)
   models.validate(c.family, c.model)
   d, t = c.data, c.train
   check_task(c)
-  if c.family == "gpt" and c.model.get("num_classes", 0) and d.get("task") != "module_cls":
+  if c.model.get("num_classes", 0) and "module_cls" in registry.get(c.family).tasks and d.get("task") != "module_cls":
     raise ValueError(f"model.num_classes: a GPT classification head needs data.task='module_cls', got "
                      f"{d.get('task')!r}; allowed: 0 for other tasks")
   if not isinstance(d.seq_len, int) or d.seq_len <= 0:
     raise ValueError(f"data.seq_len: must be a positive integer, got {d.seq_len!r}")
   if not isinstance(d.batch_size, int) or d.batch_size <= 0:
     raise ValueError(f"data.batch_size: must be a positive integer, got {d.batch_size!r}")
-  if c.family == "gpt" and d.seq_len > c.model.max_len:
+  if "max_len" in c.model and "n_dec_layers" not in c.model and d.seq_len > c.model.max_len:
     raise ValueError(f"data.seq_len: {d.seq_len} exceeds model.max_len={c.model.max_len}")
   if t.schedule not in SCHEDULES:
     raise ValueError(f"train.schedule: unknown {t.schedule!r}; allowed: {', '.join(SCHEDULES)}")

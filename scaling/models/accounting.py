@@ -13,66 +13,89 @@ d_attn counts the causal half of the attention; `kaplan_forward_flops` gives it 
 
 import ml_collections
 
+from scaling.models import registry, xla_flops
+
 
 def _attn_block(d: int, hk: int) -> int:
   return 4 * d * hk  # q, k, v, o projections
 
 
+def gpt_params(m: ml_collections.ConfigDict) -> dict:
+  d, hk, f, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.d_ff, m.vocab_size
+  ln = 2 * d
+  nonembed = m.n_layers * (_attn_block(d, hk) + 2 * d * f + 2 * ln) + ln
+  # `in`, not ConfigDict.get: a missing key's get builds a difflib "did you mean" message, which was
+  # 40 % of expanding a 54-run sweep (sizes.from_params calls this for ~150 candidates per member).
+  nc = m.num_classes if "num_classes" in m else 0
+  nonembed += d * nc + nc  # classification head + bias
+  embed = v * d + (m.max_len * d if m.pos == "learned" else 0) + (0 if m.tie_embeddings else d * v)
+  return {"total": embed + nonembed, "embed": embed, "nonembed": nonembed}
+
+
+def transformer_params(m: ml_collections.ConfigDict) -> dict:
+  d, hk, f, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.d_ff, m.vocab_size
+  ln, mlp = 2 * d, 2 * d * f
+  enc = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
+  dec = m.n_dec_layers * (2 * _attn_block(d, hk) + mlp + 3 * ln) + ln
+  embed = v * d + (2 * m.max_len * d if m.pos == "learned" else 0)
+  return {"total": embed + enc + dec, "embed": embed, "nonembed": enc + dec}
+
+
+def dnn_params(m: ml_collections.ConfigDict) -> dict:
+  d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
+  dims = [d_in] + [m.width] * m.depth
+  body = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+  n_out = m.vocab_size if m.head == "lm" else m.num_classes
+  out = dims[-1] * n_out + n_out
+  if m.head == "lm":
+    embed, nonembed = m.vocab_size * m.d_embed + out, body
+  else:
+    embed, nonembed = 0, body + out
+  return {"total": embed + nonembed, "embed": embed, "nonembed": nonembed}
+
+
 def params(family: str, m: ml_collections.ConfigDict) -> dict:
   """{'total', 'embed', 'nonembed'} for a model config of `family`."""
-  if family in ("gpt", "transformer"):
-    d, hk, f, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.d_ff, m.vocab_size
-    ln = 2 * d
-    mlp = 2 * d * f
-    if family == "gpt":
-      nonembed = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
-      # `in`, not ConfigDict.get: a missing key's get builds a difflib "did you mean" message, which was
-      # 40 % of expanding a 54-run sweep (sizes.from_params calls this for ~150 candidates per member).
-      nc = m.num_classes if "num_classes" in m else 0
-      nonembed += d * nc + nc  # classification head + bias
-      embed = v * d + (m.max_len * d if m.pos == "learned" else 0) + (0 if m.tie_embeddings else d * v)
-    else:
-      enc = m.n_layers * (_attn_block(d, hk) + mlp + 2 * ln) + ln
-      dec = m.n_dec_layers * (2 * _attn_block(d, hk) + mlp + 3 * ln) + ln
-      nonembed = enc + dec
-      embed = v * d + (2 * m.max_len * d if m.pos == "learned" else 0)
-  elif family == "dnn":
-    d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
-    dims = [d_in] + [m.width] * m.depth
-    body = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-    n_out = m.vocab_size if m.head == "lm" else m.num_classes
-    out = dims[-1] * n_out + n_out
-    if m.head == "lm":
-      embed, nonembed = m.vocab_size * m.d_embed + out, body
-    else:
-      embed, nonembed = 0, body + out
-  else:
-    raise ValueError(f"family: no parameter accounting for {family!r}; allowed: gpt, transformer, dnn")
-  return {"total": embed + nonembed, "embed": embed, "nonembed": nonembed}
+  return registry.get(family).params(m)
+
+
+def gpt_forward_flops(m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
+  d, hk = m.d_model, (m.d_model // m.n_heads) * m.n_heads
+  body = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff)
+  if "num_classes" in m and m.num_classes:  # a classifier runs its head once on pooled features, not the vocab head
+    return seq_len * (body + m.n_layers * 4 * seq_len * hk) + 2 * d * m.num_classes
+  return seq_len * (body + 2 * d * m.vocab_size + m.n_layers * 4 * seq_len * hk)
+
+
+def transformer_forward_flops(m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
+  d, hk, s, t = m.d_model, (m.d_model // m.n_heads) * m.n_heads, seq_len, dec_len or seq_len
+  enc = s * m.n_layers * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * s * hk)
+  dec_self = t * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * t * hk)
+  # Cross-attention: q/o on decoder tokens, k/v on encoder tokens, scores over the encoder length.
+  dec_cross = t * 2 * (2 * d * hk) + s * 2 * (2 * d * hk) + t * 4 * s * hk
+  return enc + m.n_dec_layers * (dec_self + dec_cross) + t * 2 * d * m.vocab_size
+
+
+def dnn_forward_flops(m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
+  d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
+  dims = [d_in] + [m.width] * m.depth + [m.vocab_size if m.head == "lm" else m.num_classes]
+  per_position = sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+  return per_position * (seq_len if m.head == "lm" else 1)
 
 
 def forward_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
   """Forward FLOPs per *example*: a sequence of `seq_len` tokens (GPT, DNN-LM), a feature vector
-  (DNN classifier), or `seq_len` encoder + `dec_len` decoder tokens (Transformer)."""
-  if family == "gpt":
-    d, hk = m.d_model, (m.d_model // m.n_heads) * m.n_heads
-    body = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff)
-    if "num_classes" in m and m.num_classes:  # a classifier runs its head once on pooled features, not the vocab head
-      return seq_len * (body + m.n_layers * 4 * seq_len * hk) + 2 * d * m.num_classes
-    return seq_len * (body + 2 * d * m.vocab_size + m.n_layers * 4 * seq_len * hk)
-  if family == "transformer":
-    d, hk, s, t = m.d_model, (m.d_model // m.n_heads) * m.n_heads, seq_len, dec_len or seq_len
-    enc = s * m.n_layers * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * s * hk)
-    dec_self = t * (2 * (_attn_block(d, hk) + 2 * d * m.d_ff) + 4 * t * hk)
-    # Cross-attention: q/o on decoder tokens, k/v on encoder tokens, scores over the encoder length.
-    dec_cross = t * 2 * (2 * d * hk) + s * 2 * (2 * d * hk) + t * 4 * s * hk
-    return enc + m.n_dec_layers * (dec_self + dec_cross) + t * 2 * d * m.vocab_size
-  if family == "dnn":
-    d_in = m.context * m.d_embed if m.head == "lm" else m.num_features
-    dims = [d_in] + [m.width] * m.depth + [m.vocab_size if m.head == "lm" else m.num_classes]
-    per_position = sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
-    return per_position * (seq_len if m.head == "lm" else 1)
-  raise ValueError(f"family: no FLOP accounting for {family!r}; allowed: gpt, transformer, dnn")
+  (DNN classifier), or `seq_len` encoder + `dec_len` decoder tokens (Transformer). A family without its
+  own count gets XLA's cost analysis of its compiled forward pass (xla_flops.py)."""
+  fam = registry.get(family)
+  if fam.forward_flops is None:
+    return xla_flops.forward_flops(fam, m, seq_len)
+  return fam.forward_flops(m, seq_len, dec_len)
+
+
+def flops_source(family: str) -> str:
+  """Where `train_flops` comes from: 'analytic' (the family's own count) or 'xla_cost_analysis'."""
+  return "analytic" if registry.get(family).forward_flops is not None else "xla_cost_analysis"
 
 
 def train_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
@@ -82,4 +105,4 @@ def train_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len
 
 def kaplan_forward_flops(m: ml_collections.ConfigDict, seq_len: int) -> float:
   """Kaplan et al. (2020) Table 1 estimate per token for a decoder: 2N + 2 n_layer n_ctx d_attn."""
-  return 2 * params("gpt", m)["nonembed"] + 2 * m.n_layers * seq_len * m.d_model
+  return 2 * gpt_params(m)["nonembed"] + 2 * m.n_layers * seq_len * m.d_model

@@ -22,6 +22,8 @@ import jax
 import ml_collections
 from flax import nnx
 
+from scaling.models import registry
+
 PARAMETRIZATIONS = ("sp", "mup")
 ROLES = ("input", "hidden", "output")
 ATTENTION_PARAMS = ("wq", "wk", "wv")  # [.., d_model, heads, head_dim]: fan-out is the last two dims
@@ -32,7 +34,7 @@ def enabled(m: ml_collections.ConfigDict) -> bool:
 
 
 def width(family: str, m: ml_collections.ConfigDict) -> int:
-  return m.width if family == "dnn" else m.d_model
+  return registry.get(family).width(m)
 
 
 def width_mult(family: str, m: ml_collections.ConfigDict) -> float:
@@ -41,7 +43,7 @@ def width_mult(family: str, m: ml_collections.ConfigDict) -> float:
 
 def output_mult(family: str, m: ml_collections.ConfigDict) -> float:
   """Multiplier on the readout's logits: 1/m under μP (a DNN without hidden layers has no readout of width)."""
-  if family == "dnn" and m.depth == 0:
+  if "depth" in m and m.depth == 0:  # the MLP family
     return 1.0
   return 1.0 / width_mult(family, m)
 
@@ -66,7 +68,7 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
   if not isinstance(b, int) or isinstance(b, bool) or b <= 0:
     raise ValueError(f"model.base_width: μP needs the width its hyperparameters are tuned at, got {b!r}; "
                      "allowed: a positive integer (d_model, or the DNN's width)")
-  if family == "dnn":
+  if "n_heads" not in m:  # no attention: nothing below applies
     return
   if (m.d_ff * b) % m.d_model:
     raise ValueError(f"model.base_width: d_ff={m.d_ff} must scale with d_model={m.d_model} to an integer at "
@@ -83,8 +85,9 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
 def at_width(family: str, m: ml_collections.ConfigDict, w: int) -> ml_collections.ConfigDict:
   """The same member at width `w` (GPT/encoder-decoder: d_ff in proportion, heads of the base head dim)."""
   c = ml_collections.ConfigDict(m.to_dict())
-  if family == "dnn":
-    c.width = w
+  field = registry.get(family).width_field
+  if field != "d_model":  # no attention heads to keep whole
+    c[field] = w
   else:
     c.d_ff, c.d_model, c.n_heads = c.d_ff * w // c.d_model, w, w // base_head_dim(m)
   return c

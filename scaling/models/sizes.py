@@ -8,7 +8,7 @@ import math
 
 import ml_collections
 
-from scaling.models import accounting
+from scaling.models import accounting, registry
 
 # name -> (d_model, n_layers); d_model = 32 * n_layers.
 GPT_SIZES = {
@@ -22,7 +22,6 @@ DNN_SIZES = {
     "nano": (32, 1), "micro": (64, 2), "tiny": (128, 2), "mini": (256, 2), "small": (512, 3),
     "base": (1024, 3), "medium": (2048, 4), "large": (4096, 4),
 }
-FAMILIES = ("gpt", "transformer", "dnn")
 # model.scan_layers of new configs (scaling.models.stack; the measurements behind it: benchmarks/RESULTS.md).
 SCAN_LAYERS = False
 # Standard parametrization unless asked (models/mup.py). Added after runs existed: a config.json without
@@ -65,15 +64,7 @@ def dnn_model(width: int, depth: int, **kw) -> ml_collections.ConfigDict:
 
 def named(family: str, size: str) -> ml_collections.ConfigDict:
   """The model config of a named member: `named('gpt', 'tiny')`."""
-  table = {"gpt": GPT_SIZES | GPT_EXTRA, "transformer": GPT_SIZES, "dnn": DNN_SIZES}
-  if family not in table:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
-  if size not in table[family]:
-    raise ValueError(f"size: unknown {size!r} for {family}; allowed: {', '.join(table[family])}")
-  spec = table[family][size]
-  if isinstance(spec, dict):
-    return gpt_model(**spec)
-  return {"gpt": gpt_model, "transformer": transformer_model, "dnn": dnn_model}[family](*spec)
+  return registry.get(family).named(size)
 
 
 def _grid(d_model: int) -> int:
@@ -81,41 +72,65 @@ def _grid(d_model: int) -> int:
   return 16 if d_model < 128 else 32 if d_model < 512 else 64
 
 
-def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth: int = 2,
-                **kw) -> ml_collections.ConfigDict:
-  """The member whose exact non-embedding parameter count is closest (in log) to `target_nonembed`.
-  GPT/Transformer: d_model ~ aspect * n_layers on the `_grid` of widths. DNN: fixed depth, width varies."""
+def _err(params, target_nonembed: float):
+  def err(cfg):
+    n = params(cfg)["nonembed"]
+    return abs(math.log(max(n, 1) / target_nonembed))
+  return err
+
+
+def _check_target(target_nonembed: float) -> None:
   if target_nonembed <= 0:
     raise ValueError(f"target_nonembed: must be > 0, got {target_nonembed}")
 
-  def err(cfg):
-    n = accounting.params(family, cfg)["nonembed"]
-    return abs(math.log(max(n, 1) / target_nonembed))
 
-  if family in ("gpt", "transformer"):
-    make = gpt_model if family == "gpt" else transformer_model
-    depth_mult = 1 if family == "gpt" else 2
-    # ~params per layer (per layer and side for the encoder-decoder: 12 d^2 encoder + 16 d^2 decoder) at the
-    # aspect width, so l0 ~ n_layers of the target
-    per_layer = 12 * aspect ** 2 if family == "gpt" else 28 * (aspect * depth_mult) ** 2
-    l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
-    cands = [make(d, n * depth_mult, **kw) for n in range(max(1, l0 - 2), l0 + 3)
-             for d in range(16, 16 * (aspect * depth_mult * n // 16 + 8), 16) if d % _grid(d) == 0]
-    # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * (GPT-rung depth);
-    # an encoder-decoder with n layers per side stands for a GPT rung of 2n layers (transformer_model).
-    return min(cands, key=lambda m: err(m) + 0.5 * abs(math.log(m.d_model / (aspect * m.n_layers * depth_mult))))
-  elif family == "dnn":
-    # Non-embedding count grows monotonically with width: bisect for the first width reaching the target.
-    lo, hi = 1, 1
-    while accounting.params(family, dnn_model(hi, depth, **kw))["nonembed"] < target_nonembed:
-      hi *= 2
-    while lo < hi:
-      mid = (lo + hi) // 2
-      if accounting.params(family, dnn_model(mid, depth, **kw))["nonembed"] < target_nonembed:
-        lo = mid + 1
-      else:
-        hi = mid
-    cands = [dnn_model(w, depth, **kw) for w in (max(1, lo - 1), lo)]
-  else:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
-  return min(cands, key=err)
+def aspect_from_params(make, params, depth_mult: int, per_layer: float, target_nonembed: float, *,
+                       aspect: int = 32, **kw) -> ml_collections.ConfigDict:
+  """A decoder-like stack: d_model ~ aspect * n_layers on the `_grid` of widths, the closest count.
+  `make(d_model, n_layers, **kw)`: the family's model config; `per_layer`: ~params per layer (per layer and
+  side for the encoder-decoder) at the aspect width, so l0 ~ n_layers of the target."""
+  _check_target(target_nonembed)
+  err = _err(params, target_nonembed)
+  l0 = max(1, round((target_nonembed / per_layer) ** (1 / 3)))
+  cands = [make(d, n * depth_mult, **kw) for n in range(max(1, l0 - 2), l0 + 3)
+           for d in range(16, 16 * (aspect * depth_mult * n // 16 + 8), 16) if d % _grid(d) == 0]
+  # Closest count, with a mild preference for the fixed aspect ratio d_model = aspect * (GPT-rung depth);
+  # an encoder-decoder with n layers per side stands for a GPT rung of 2n layers (transformer_model).
+  return min(cands, key=lambda m: err(m) + 0.5 * abs(math.log(m.d_model / (aspect * m.n_layers * depth_mult))))
+
+
+def width_from_params(make, params, target_nonembed: float, **kw) -> ml_collections.ConfigDict:
+  """Fixed depth, width varies: non-embedding count grows monotonically with width, so bisect for the
+  first width reaching the target. `make(width, **kw)`: the family's model config."""
+  _check_target(target_nonembed)
+  lo, hi = 1, 1
+  while params(make(hi, **kw))["nonembed"] < target_nonembed:
+    hi *= 2
+  while lo < hi:
+    mid = (lo + hi) // 2
+    if params(make(mid, **kw))["nonembed"] < target_nonembed:
+      lo = mid + 1
+    else:
+      hi = mid
+  return min([make(w, **kw) for w in (max(1, lo - 1), lo)], key=_err(params, target_nonembed))
+
+
+def gpt_from_params(target_nonembed: float, *, aspect: int = 32, **kw) -> ml_collections.ConfigDict:
+  return aspect_from_params(gpt_model, accounting.gpt_params, 1, 12 * aspect ** 2, target_nonembed,
+                            aspect=aspect, **kw)
+
+
+def transformer_from_params(target_nonembed: float, *, aspect: int = 32, **kw) -> ml_collections.ConfigDict:
+  # 12 d^2 encoder + 16 d^2 decoder per layer and side, at twice the aspect width of its GPT rung
+  return aspect_from_params(transformer_model, accounting.transformer_params, 2, 28 * (aspect * 2) ** 2,
+                            target_nonembed, aspect=aspect, **kw)
+
+
+def dnn_from_params(target_nonembed: float, *, depth: int = 2, **kw) -> ml_collections.ConfigDict:
+  return width_from_params(lambda w, **k: dnn_model(w, depth, **k), accounting.dnn_params, target_nonembed, **kw)
+
+
+def from_params(family: str, target_nonembed: float, **kw) -> ml_collections.ConfigDict:
+  """The member whose exact non-embedding parameter count is closest (in log) to `target_nonembed`
+  (the family's size rule)."""
+  return registry.get(family).from_params(target_nonembed, **kw)

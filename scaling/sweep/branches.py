@@ -21,6 +21,7 @@ import pandas as pd
 from scaling import config as config_lib
 from scaling.sweep import worker
 from scaling.train import budget, checkpoint, optim
+from scaling.models import registry
 
 MODES = ("", "cooldown")
 KINDS = ("data", "isoflop", "grid")  # ladder kinds whose members share sizes across budgets
@@ -35,7 +36,7 @@ def validate(s: ml_collections.ConfigDict) -> None:
   if s.kind not in KINDS:
     raise ValueError(f"branch: 'cooldown' needs budgets to branch to (kind {', '.join(KINDS)}), got kind "
                      f"{s.kind!r}; allowed: '' for kind {s.kind!r}")
-  if s.family not in config_lib.NEURAL:
+  if not registry.is_neural_config(s):
     raise ValueError(f"branch: 'cooldown' trains neural families; allowed: '' for family {s.family!r}")
   f = s.cooldown_frac
   if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:

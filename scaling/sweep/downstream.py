@@ -25,6 +25,7 @@ import pandas as pd
 
 from scaling import config as config_lib
 from scaling import io, runid
+from scaling.models import registry
 from scaling.sweep import executors, results, runner, worker
 from scaling.train import finetune
 
@@ -52,8 +53,10 @@ def is_downstream(s: ml_collections.ConfigDict) -> bool:
 
 def validate(s: ml_collections.ConfigDict) -> None:
   f = s.finetune
-  if s.family != "gpt":
-    raise ValueError(f"family: {s.family!r} not allowed with a finetune section; allowed: gpt")
+  registry.load(s)
+  if not registry.is_neural(s.family) or "module_cls" not in registry.get(s.family).tasks:
+    ok = [n for n in registry.names() if "module_cls" in registry.get(n).tasks]
+    raise ValueError(f"family: {s.family!r} not allowed with a finetune section; allowed: {', '.join(ok)}")
   if not isinstance(f.get("scratch"), bool):
     raise ValueError(f"finetune.scratch: got {f.get('scratch')!r}; allowed: True or False")
   if not f.get("seeds") or any(isinstance(x, bool) or not isinstance(x, int) for x in f.seeds):

@@ -68,7 +68,7 @@ import ml_collections
 import numpy as np
 
 from scaling import config as config_lib
-from scaling.models import accounting, mup, sizes as sizes_lib
+from scaling.models import accounting, mup, registry, sizes as sizes_lib
 from scaling.sweep import branches, ledger, worker
 from scaling.train import budget, fit_memory
 
@@ -189,7 +189,8 @@ def _size_value(field: str, v):
 
 
 def validate(s: ml_collections.ConfigDict) -> None:
-  fams = config_lib.NEURAL + config_lib.BASELINES
+  registry.load(s)
+  fams = registry.names() + config_lib.BASELINES
   if s.kind not in KINDS:
     _fail("kind", s.kind, ", ".join(KINDS))
   if s.family not in fams:
@@ -202,7 +203,7 @@ def validate(s: ml_collections.ConfigDict) -> None:
   if s.batch_sizes:
     if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in s.batch_sizes):
       _fail("batch_sizes", s.batch_sizes, "() or a tuple of integers >= 1 (sequences per step)")
-    if s.family not in config_lib.NEURAL or s.rule.batch_size:
+    if not registry.is_neural_config(s) or s.rule.batch_size:
       _fail("batch_sizes", s.batch_sizes, "() for baselines and with rule.batch_size (one batch rule at a time)")
   if s.kind == "params":
     if not isinstance(s.sizes, (tuple, list)) or not (s.sizes or s.get("forecast")):
@@ -214,8 +215,8 @@ def validate(s: ml_collections.ConfigDict) -> None:
     if not isinstance(s.tokens_per_param, (int, float)) or s.tokens_per_param < 0:
       _fail("tokens_per_param", s.tokens_per_param, "a number >= 0 (0 with tokens 0: overrides' train budget)")
   elif s.kind == "isoflop":
-    if s.family not in config_lib.NEURAL:
-      _fail("family", s.family, f"{', '.join(config_lib.NEURAL)} for kind 'isoflop' (baselines have no FLOPs)")
+    if not registry.is_neural_config(s):
+      _fail("family", s.family, f"{', '.join(registry.names())} for kind 'isoflop' (baselines have no FLOPs)")
     _positive_numbers("budgets", s.budgets)
     if isinstance(s.sizes_per_budget, bool) or not isinstance(s.sizes_per_budget, int) or s.sizes_per_budget < 1:
       _fail("sizes_per_budget", s.sizes_per_budget, "an integer >= 1")
@@ -253,19 +254,13 @@ def validate(s: ml_collections.ConfigDict) -> None:
 
 
 def _model_tag(c: ml_collections.ConfigDict) -> str:
-  m = c.model
-  mu = f"-mup{m.base_width}" if c.family in config_lib.NEURAL and mup.enabled(m) else ""
-  if c.family == "gpt":
-    return f"d{m.d_model}-L{m.n_layers}{mu}"
-  if c.family == "transformer":
-    return f"d{m.d_model}-E{m.n_layers}-D{m.n_dec_layers}{mu}"
-  if c.family == "dnn":
-    return f"w{m.width}-D{m.depth}{mu}"
+  if registry.is_neural_config(c):
+    return registry.get(c.family).tag(c.model)
   return "".join(ch if ch.isalnum() or ch in ".x" else "_" for ch in str(c.size))
 
 
 def _width(c: ml_collections.ConfigDict) -> int:
-  return c.model.width if c.family == "dnn" else c.model.d_model
+  return registry.get(c.family).width(c.model)
 
 
 def _member(s: ml_collections.ConfigDict, size) -> ml_collections.ConfigDict:
@@ -276,10 +271,12 @@ def _member(s: ml_collections.ConfigDict, size) -> ml_collections.ConfigDict:
     from scaling.baselines import run as baseline_run
     c = baseline_run.default_config(s.family, size if isinstance(size, str) else f"{size:g}")
   elif isinstance(size, str):
-    c = config_lib.base(s.family, size, task)
+    c = config_lib.base(s.family, size, task, family_file=s.get("family_file", ""))
   else:
-    c = config_lib.base(s.family, "nano", task)
-    kw = {"head": c.model.head} if s.family == "dnn" else {}
+    fam = registry.get(s.family)
+    c = config_lib.base(s.family, next(iter(fam.sizes)), task, family_file=s.get("family_file", ""))
+    # task-decided fields (the MLP's head) shape the candidates too
+    kw = {k: c.model[k] for k in ("head",) if k in c.model}
     for k in ("pos", "dtype", "tie_embeddings"):  # shape-free model overrides shape the candidates too
       if k in s.overrides.get("model", {}):
         kw[k] = s.overrides.model[k]
@@ -343,7 +340,7 @@ def _finish(s, c, run_id_parts, seed, lr_mult, tags) -> tuple[str, ml_collection
     c.tags.lr_mult = float(lr_mult)
     for k, v in tags.items():
       c.tags[k] = v
-  if c.family in config_lib.NEURAL:
+  if registry.is_neural_config(c):
     c.train.progress = False  # the sweep's own bar reports progress
   config_lib.validate(c)
   lr = "" if len(s.lr_multipliers) == 1 and lr_mult == 1 else f"-lrx{lr_mult:g}"
@@ -363,7 +360,7 @@ def _params_ladder(s):
     for lr_mult, batch, seed in _inner(s):
       c = _member(s, size)
       tags, parts = {}, []
-      if c.family in config_lib.NEURAL:
+      if registry.is_neural_config(c):
         c = config_lib.finalize(c)
         _apply_rule(c, s, lr_mult, batch)
         if s.tokens:
@@ -414,7 +411,7 @@ def _data_ladder(s):
   for tokens in s.token_budgets:
     for lr_mult, batch, seed in _inner(s):
       c = _member(s, s.size)
-      if c.family in config_lib.NEURAL:
+      if registry.is_neural_config(c):
         c = config_lib.finalize(c)
         _apply_rule(c, s, lr_mult, batch)
         _neural_budget(c, tokens=tokens)
@@ -485,6 +482,8 @@ def expand(s: ml_collections.ConfigDict, fit: fit_memory.Target | None = None
     for name, sub in s.ladders.items():
       sub = ml_collections.ConfigDict(sub.to_dict())
       sub.name = name
+      if s.get("family_file") and not sub.get("family_file"):  # one family file for every ladder
+        sub.family_file = s.family_file
       validate(sub)
       runs += _ladder(sub, fit)
   else:

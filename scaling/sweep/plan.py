@@ -25,6 +25,7 @@ import pandas as pd
 from scaling import config as config_lib
 from scaling.sweep import ladders, status
 from scaling.train import budget, energy, fit_memory, memory, metrics, progress
+from scaling.models import registry
 
 # --chip -> the key of metrics.PEAK_BF16 (None: measured on this host).
 CHIPS = {"h100": "H100", "h200": "H200", "a100": "A100", "v5e": "TPU v5e", "cpu": None}
@@ -116,7 +117,7 @@ def table(s: ml_collections.ConfigDict, b: Budget, rule: bool = True) -> pd.Data
   rows = []
   for run_id, c in ladders.expand(s, fit=target if rule else None):
     row = {"run_id": run_id, "family": c.family}
-    if c.family in config_lib.NEURAL:
+    if registry.is_neural_config(c):
       p = budget.plan(c)
       mem = fit_memory.need(c, budget.shapes(c), b.devices)
       recompute = fit_memory.REMAT_COST[c.model.get("remat", "none")]

@@ -31,6 +31,7 @@ import pandas as pd
 from scaling import config as config_lib
 from scaling import io
 from scaling.train import budget
+from scaling.models import registry
 
 # Columns every row has, in this order (result.json may add more, e.g. eval_accuracy).
 COLUMNS = [
@@ -190,7 +191,7 @@ def planned_flops_per_token(run_dir: str) -> float | None:
   accounting (budget.plan); None where that cannot be known (no config, not a neural run)."""
   cfg_path = os.path.join(run_dir, "config.json")
   cfg = io.read_json(cfg_path) if os.path.exists(cfg_path) else {}
-  if cfg.get("family") not in config_lib.NEURAL:
+  if not registry.is_neural_config(cfg):
     return None
   try:
     p = budget.plan(ml_collections.ConfigDict(cfg))  # config.json holds the finalized config

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from scaling import config as config_lib
 from scaling import faults, io, runid
-from scaling.models import accounting
+from scaling.models import accounting, registry
 from scaling.train import budget, memory, progress
 from scaling.sweep import branches, executors, ladders, ledger, locks, packed, results, reuse, status, worker
 
@@ -64,7 +64,7 @@ def write_sweep_json(sweep_dir: str, s: ml_collections.ConfigDict, runs) -> None
   rows = []
   for run_id, c in runs:
     row = {"run_id": run_id, "family": c.family, "size": c.size, "seed": c.seed, "tags": c.tags.to_dict()}
-    if c.family in ("gpt", "transformer", "dnn"):
+    if registry.is_neural_config(c):
       p = budget.plan(c)
       row.update(params=p["params"]["total"], params_nonembed=p["params"]["nonembed"], steps=p["steps"],
                  tokens=p["tokens"], flops=p["flops"], lr=c.train.lr, batch_size=c.data.batch_size)
@@ -142,7 +142,7 @@ class Progress:
 
 def cost(c: ml_collections.ConfigDict) -> float:
   """Rough training FLOPs of a run (6 x params x tokens when the budget is not FLOPs); baselines 0."""
-  if c.family not in config_lib.NEURAL:
+  if not registry.is_neural_config(c):
     return 0.0
   t = c.train
   if t.flops:
@@ -166,7 +166,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   reuse.check_sources(reuse_from)
   if s.executor.kind != "slurm":  # this machine trains them: a run that cannot fit is refused now
     for run_id, c in runs:
-      if c.family in config_lib.NEURAL:
+      if registry.is_neural_config(c):
         memory.check(c, memory.analytic(c, budget.shapes(c))["total"], f"run {run_id}, analytic estimate",
                      slack=memory.ANALYTIC_SLACK)
   sweep_dir = os.path.abspath(sweep_dir)

@@ -21,6 +21,7 @@ import ml_collections
 
 from scaling import faults, io, runid
 from scaling.sweep import locks
+from scaling.models import registry
 
 EXIT_OK = 0
 
@@ -114,7 +115,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
   from scaling import config as config_lib, parallel
   dirs = {r: os.path.join(sweep_dir, "runs", r) for r in run_ids}
   cfgs = {r: ml_collections.ConfigDict(c) for r, c in zip(run_ids, configs)}
-  if cfgs[run_ids[0]].family in config_lib.NEURAL:
+  if registry.is_neural_config(cfgs[run_ids[0]]):
     import jax
     if compile_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
       jax.config.update("jax_compilation_cache_dir", compile_cache)

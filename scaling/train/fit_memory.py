@@ -24,6 +24,7 @@ import ml_collections
 
 from scaling import config as config_lib
 from scaling.train import memory
+from scaling.models import registry
 
 ACCUM = (1, 2, 4, 8)
 # Step time relative to no remat: `block` reruns each block's forward (1 of the step's 3 forward-equivalents);
@@ -133,7 +134,7 @@ def apply(runs: list, overrides, t: Target | None, shapes) -> list:
   keep = pinned(overrides)
   out = []
   for run_id, c in runs:
-    if c.family in config_lib.NEURAL:
+    if registry.is_neural_config(c):
       c, _ = fit(c, shapes(c), t, keep)
       with c.tags.unlocked():
         c.tags.memory_fit = f"{label(c, t.devices)} ({t.chip})"

@@ -17,7 +17,7 @@ import numpy as np
 from scaling import config as config_lib
 from scaling import faults, io, parallel
 from scaling.data import pipeline
-from scaling.models import stack
+from scaling.models import registry, stack
 from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
@@ -25,8 +25,8 @@ def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
   parallel.maybe_initialize_distributed(c)  # must precede any jax call (device_count below)
   c = ml_collections.ConfigDict(c.to_dict())
-  if c.get("family") not in config_lib.NEURAL:
-    raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(config_lib.NEURAL)}")
+  if not registry.is_neural_config(c):
+    raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(registry.names())}")
   c = config_lib.finalize(c)
   config_lib.validate(c, jax.device_count())
   return c
@@ -35,7 +35,7 @@ def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def check_resume_layout(c: ml_collections.ConfigDict, workdir: str) -> None:
   """A run resumes only in the layer layout its checkpoints were written in (orbax restores the whole train
   state, optimizer moments included, by structure). Fine-tuning and sampling convert either way."""
-  if c.family not in ("gpt", "transformer") or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+  if not registry.get(c.family).scan_layers or not os.path.isdir(os.path.join(workdir, "checkpoints")):
     return
   saved = finetune.saved_layout(workdir)
   if saved is not None and saved != stack.scanned(c.model):

@@ -27,6 +27,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from scaling import config as config_lib
 from scaling import io, models, parallel
 from scaling.train import step as step_lib
+from scaling.models import registry
 
 
 # Config fields packed members may differ in (anything else must match: model, data, schedule, steps).
@@ -36,7 +37,7 @@ FREE = ("seed", "tags", "size", "train.lr", "train.progress")
 def pack_key(cfg) -> str | None:
   """Members with the same key can share one vmapped step; None for runs that never pack."""
   d = json.loads(json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg, default=io._default))
-  if d.get("family") not in config_lib.NEURAL or d.get("init_from"):
+  if not registry.is_neural_config(d) or d.get("init_from"):
     return None
   for f in FREE:
     *head, last = f.split(".")

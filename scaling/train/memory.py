@@ -14,7 +14,7 @@ import jax
 import ml_collections
 
 from scaling import parallel
-from scaling.models import accounting
+from scaling.models import accounting, registry
 
 F32 = 4
 MOMENTS = {"adamw": 2, "momentum": 1, "sgd": 0}
@@ -74,36 +74,10 @@ def _mesh_axes(c: ml_collections.ConfigDict, n_devices: int) -> dict:
 
 
 def _activations_per_example(family: str, m: ml_collections.ConfigDict, shapes: dict, tensor: int) -> float:
-  """Bytes backward keeps per example: per layer the residual-stream tensors (~8 x d_model per token:
-  inputs of the norms, q/k/v, attention output, MLP input) and the MLP hidden (2 x d_ff), the attention
-  probabilities (heads x L x L, split over `tensor`), and the f32 logits with their softmax. With
-  `model.remat` (scaling/models/stack.py) only what the policy saves per layer, plus one layer recomputed."""
+  """Bytes backward keeps per example: the family's estimate (scaling/models/activations.py), 0 without one."""
   act = 2 if m.get("dtype", "float32") == "bfloat16" else F32
-  if family == "dnn":
-    n_out = m.vocab_size if m.head == "lm" else m.num_classes
-    L = shapes["inputs"][1] if "inputs" in shapes else 1
-    return L * (m.depth * 2 * m.width * act + 2 * n_out * F32)
-  d, f, h, v = m.d_model, m.d_ff, m.n_heads, m.vocab_size
-
-  remat = m.get("remat", "none")
-
-  def stack(L: int, layers: int, cross_len: int = 0) -> float:
-    probs = h * L * (L + cross_len) * F32 / tensor
-    per_layer = L * (8 * d + 2 * f) * act + probs
-    if remat == "none":
-      return layers * per_layer
-    if remat == "block":  # each block's input; one block's activations live again while it is recomputed
-      return layers * L * d * act + per_layer
-    # dots_*: the matmul outputs (q, k, v, attention output projection, MLP in and out) and the block input;
-    # dots_saveable also keeps the attention scores (a dot with batch dims)
-    saved = L * (6 * d + f) * act + (probs if remat == "dots_saveable" else 0)
-    return layers * saved + (per_layer - saved)
-
-  if family == "gpt":
-    L = shapes["inputs"][1]
-    return stack(L, m.n_layers) + 2 * L * v * F32 / tensor
-  S, T = shapes["inputs"][1], shapes["targets"][1]  # encoder-decoder
-  return stack(S, m.n_layers) + stack(T, m.n_dec_layers, cross_len=S) + 2 * T * v * F32 / tensor
+  fn = registry.get(family).activations
+  return fn(m, shapes, tensor, act) if fn is not None else 0.0
 
 
 def analytic(c: ml_collections.ConfigDict, shapes: dict, n_devices: int | None = None) -> dict:
@@ -140,7 +114,7 @@ def advice(c: ml_collections.ConfigDict) -> str:
   """What a user can change, with the current values."""
   t, d = c.train, c.data
   tips = [f"a smaller data.batch_size ({d.batch_size})", f"more train.accum_steps ({t.accum_steps})"]
-  if c.family != "dnn":
+  if registry.get(c.family).seq_input:
     tips.append(f"a shorter data.seq_len ({d.seq_len})")
   tips.append(f"mesh.fsdp > 1 ({c.mesh.get('fsdp', 1)})")
   if "remat" in c.model:

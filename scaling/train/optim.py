@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from scaling import models
-from scaling.models import mup
+from scaling.models import mup, registry
 
 EMBEDDING_PARAMS = ("embed", "pos_embed", "enc_pos", "dec_pos")
 
@@ -64,7 +63,7 @@ def mup_adamw(lr: optax.Schedule, t: ml_collections.ConfigDict, mask, family: st
   """optax.adamw with Adam's direction scaled per parameter role (scaling/models/mup.py, Tab. 8): the same
   chain as optax.adamw plus one multi_transform between the Adam moments and the weight decay, so decay per
   step stays width-independent (microsoft/mup's MuAdam default)."""
-  labels = mup.roles(models.CLASSES[family], family, model)
+  labels = mup.roles(registry.get(family).module, family, model)
   by_role = {role: optax.scale(s) for role, s in mup.lr_scales(family, model).items()}
   return optax.chain(optax.scale_by_adam(b1=t.b1, b2=t.b2, eps=t.eps),
                      optax.multi_transform(by_role, lambda _: labels),
