@@ -12,9 +12,12 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from scaling.models import registry
+
 
 @functools.lru_cache(maxsize=256)
-def _cached(family, model_json: str, seq_len: int) -> float:
+def _cached(name: str, model_json: str, seq_len: int) -> float:
+  family = registry.get(name)
   m = ml_collections.ConfigDict(json.loads(model_json))
   abstract = nnx.eval_shape(lambda: family.build(m, nnx.Rngs(params=0)))
   graphdef, state = nnx.split(abstract)
@@ -30,4 +33,4 @@ def _cached(family, model_json: str, seq_len: int) -> float:
 
 def forward_flops(family, m: ml_collections.ConfigDict, seq_len: int) -> float:
   """FLOPs XLA counts for the forward pass of one example of `seq_len` tokens."""
-  return _cached(family, json.dumps(m.to_dict(), sort_keys=True), int(seq_len))
+  return _cached(family.name, json.dumps(m.to_dict(), sort_keys=True), int(seq_len))

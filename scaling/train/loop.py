@@ -17,7 +17,7 @@ import numpy as np
 from scaling import config as config_lib
 from scaling import faults, io, parallel
 from scaling.data import pipeline
-from scaling.models import registry, stack
+from scaling.models import accounting, registry, stack
 from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 
@@ -302,6 +302,7 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     ev_j = {n: logged[j][n] for n in ("eval_loss", "eval_accuracy")}
     train_loss = last[j]["loss"] if start < steps_done else logged[j].get("train_loss", float("nan"))
     results[j].update(status="completed", steps=steps_done, tokens=p["tokens"], flops=p["flops"],
+                      flops_source=accounting.flops_source(c.family),
                       train_loss=train_loss, **ev_j, **pipeline.epochs(c.data, steps_done * c.data.batch_size),
                       **throughput(writers[j].rows(), b))
     if c.train.get("branch_from"):  # tokens / flops are the budget's; what this run itself trained:
