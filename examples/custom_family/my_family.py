@@ -62,7 +62,7 @@ class Mixer(nnx.Module):
 
 def model(d_model: int, n_layers: int, **kw) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(d_model=d_model, n_layers=n_layers, d_ff=4 * d_model, vocab_size=259,
-                                        max_len=128, dtype="float32") | kw)
+                                        max_len=32, dtype="float32") | kw)
 
 
 def params(m: ml_collections.ConfigDict) -> dict:
