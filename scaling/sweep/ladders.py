@@ -394,7 +394,7 @@ def _isoflop(s):
         c = config_lib.finalize(_member(s, float(f"{target:.3g}")))
         _apply_rule(c, s, lr_mult, batch)
         _neural_budget(c, flops=C)
-        p = plan(c)
+        p = budget.plan(c)
         # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
         if abs(p["flops"] / C - 1) > s.flops_tolerance:
           print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "

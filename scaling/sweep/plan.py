@@ -24,7 +24,7 @@ import pandas as pd
 
 from scaling import config as config_lib
 from scaling.sweep import ladders, status
-from scaling.train import budget, energy, fit_memory, memory, metrics, progress
+from scaling.train import budget as budget_lib, energy, fit_memory, memory, metrics, progress
 from scaling.models import registry
 
 # --chip -> the key of metrics.PEAK_BF16 (None: measured on this host).
@@ -118,8 +118,8 @@ def table(s: ml_collections.ConfigDict, b: Budget, rule: bool = True) -> pd.Data
   for run_id, c in ladders.expand(s, fit=target if rule else None):
     row = {"run_id": run_id, "family": c.family}
     if registry.is_neural_config(c):
-      p = budget.plan(c)
-      mem = fit_memory.need(c, budget.shapes(c), b.devices)
+      p = budget_lib.plan(c)
+      mem = fit_memory.need(c, budget_lib.shapes(c), b.devices)
       recompute = fit_memory.REMAT_COST[c.model.get("remat", "none")]
       device_h = p["flops"] * recompute / (b.peak * b.mfu) / 3600
       kwh = device_h * b.power_w / 1000 * b.pue if b.power_w is not None else float("nan")
