@@ -9,7 +9,7 @@ compute-optimal size for U_D tokens under the fitted law (so R_N > 0 means param
 U_D unique tokens can use). R_D*, R_N*: how many repetitions (excess-parameter multiples) still pay, the
 paper's 15.4 and 5.3 at its scale.
 
-Fitted as the paper does, in two stages: (1) E, A, B, alpha, beta by Chinchilla approach 3 (fit.approach3)
+Fitted as the paper does, in two stages: (1) E, A, B, alpha, beta by Chinchilla approach 3 (chinchilla.approach3)
 on the single-epoch runs (D <= U_D); (2) with those fixed, log R_D* (and log R_N* when some run has excess
 parameters) on all runs, the same Huber(1e-3) on log loss, by the project's batched L-BFGS from a grid of
 starts. The bootstrap resamples runs once and refits both stages on each resample.
@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from scaling.laws import estimator, fit, lbfgs
+from scaling.laws import chinchilla, estimator, lbfgs
 
 STARTS = np.log([0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0])  # log R* starts for stage 2
 PROFILE = np.geomspace(0.1, 1e4, 51)  # R* values the objective is profiled over
@@ -198,7 +198,7 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
   M = len(N)
   W_BxM = np.vstack([np.ones((1, M)), rng.multinomial(M, np.full(M, 1 / M), size=n_boot)])
   if stage1 is None:
-    s1 = fit.approach3(N[single], D[single], loss[single], grid=grid, delta=delta, boot_weights=W_BxM[1:, single],
+    s1 = chinchilla.approach3(N[single], D[single], loss[single], grid=grid, delta=delta, boot_weights=W_BxM[1:, single],
                        tie_alpha_beta=tie_alpha_beta)
     stage1_BxK = np.array([[s1["params"][k] for k in STAGE1]]
                           + [list(r) for r in zip(*(s1["boot"][k] for k in STAGE1))])
@@ -262,5 +262,5 @@ def fit_frame(fdf: pd.DataFrame, *, x: str = "params_nonembed", loss: str = "eva
   unique_tokens 0 (the whole split) counts as single-epoch: runs longer than the split should set it."""
   check_columns(fdf)
   U = pd.to_numeric(fdf["unique_tokens"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
-  return fit_data_constrained(fit._col(fdf, x), fit._col(fdf, "tokens"), U, fit._col(fdf, loss),
+  return fit_data_constrained(estimator.column(fdf, x), estimator.column(fdf, "tokens"), U, estimator.column(fdf, loss),
                               n_boot=n_boot, seed=seed)

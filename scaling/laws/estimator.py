@@ -10,6 +10,7 @@ laws fit in log-log, and the 95 % percentile interval.
 import math
 
 import numpy as np
+import pandas as pd
 
 from scaling.laws import lbfgs
 
@@ -229,3 +230,8 @@ def _wls_line(x_G, y_BxG, w_BxG):
     icpt = (sy - slope * sx) / sw
   return slope, icpt
 
+
+def column(fdf: pd.DataFrame, name: str) -> np.ndarray:
+  if name not in fdf.columns:
+    raise ValueError(f"{name}: no such column in the results; columns: {', '.join(map(str, fdf.columns))}")
+  return pd.to_numeric(fdf[name], errors="coerce").to_numpy(dtype=np.float64)

@@ -31,10 +31,12 @@ from scaling.laws.chinchilla import (_approach3_derived, approach1, approach2, a
 from scaling.laws.estimator import (BOOTSTRAPS, CI, HUBER_DELTA, _boundary_notes, _ci, _distinct_ok,  # noqa: F401
                                     _fit_sum_of_powers, _need_distinct, _need_points, _same_length, _values,
                                     _wls_line)
+from scaling.laws import data_constrained, hparams
+from scaling.laws.estimator import column as _col
 from scaling.sweep import results
 
 LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3", "hparams", "data_constrained")
-_OWN_MODULE = ("hparams", "data_constrained")  # laws in scaling/laws/<law>.py, each with a fit_frame
+_OWN_MODULE = {"hparams": hparams, "data_constrained": data_constrained}  # each with a fit_frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,12 +228,6 @@ def _x_column(fdf: pd.DataFrame, x: str) -> str:
   return "params"
 
 
-def _col(fdf: pd.DataFrame, name: str) -> np.ndarray:
-  if name not in fdf.columns:
-    raise ValueError(f"{name}: no such column in the results; columns: {', '.join(map(str, fdf.columns))}")
-  return pd.to_numeric(fdf[name], errors="coerce").to_numpy(dtype=np.float64)
-
-
 def _min_per_size(xv: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Lowest loss at each size. On results.best_points (one row per point) this only chooses between
   training lengths (the longest-trained model of the size); the inner grid was settled by mark_best."""
@@ -261,8 +257,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
       numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
       raise ValueError(f"{name}: no column {col!r} in the results; numeric columns: {', '.join(numeric)}")
   if law in _OWN_MODULE:
-    import importlib  # these modules import this one
-    law_module = importlib.import_module(f"scaling.laws.{law}")
+    law_module = _OWN_MODULE[law]
     law_module.check_columns(df)
   if "is_best" not in df.columns:
     df = results.mark_best(df, loss=loss)

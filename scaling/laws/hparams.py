@@ -21,7 +21,7 @@ count); band, centres and lines are redone per resample.
 import numpy as np
 import pandas as pd
 
-from scaling.laws import estimator, fit
+from scaling.laws import estimator
 from scaling.sweep import results
 
 BAND = 0.0025
@@ -106,8 +106,8 @@ def inputs(fdf: pd.DataFrame, loss: str = "eval_loss") -> tuple[np.ndarray, ...]
     by_flops = fdf["budget_unit"] == "flops"
     C = C.where(~by_flops, pd.to_numeric(fdf["budget"], errors="coerce"))
   batch = pd.to_numeric(fdf["tokens"], errors="coerce") / pd.to_numeric(fdf["steps"], errors="coerce")
-  return (C.to_numpy(dtype=np.float64), fit._col(fdf, "lr"), batch.to_numpy(dtype=np.float64),
-          fit._col(fdf, loss))
+  return (C.to_numpy(dtype=np.float64), estimator.column(fdf, "lr"), batch.to_numpy(dtype=np.float64),
+          estimator.column(fdf, loss))
 
 
 def seed_means(point, C, lr, batch, loss) -> tuple[np.ndarray, ...]:
