@@ -28,9 +28,9 @@ import os
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
-SCALES = ("", "smoke", "full")
+VARIANTS = ("", "smoke", "full")
 # scale -> (main size, {U: epochs}); U a multiple of the grid's tokens per step.
 MAIN = {
     "": ("3e4", {102400: (1, 2, 4, 8, 16, 32), 204800: (1, 2, 4, 8, 16), 409600: (1, 2, 4, 8, 16)}),
@@ -48,9 +48,7 @@ def _cooldown_grid(scale: str) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  if scale not in SCALES:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  scale = variants.check(arg, VARIANTS, __file__)
   grid = _cooldown_grid(scale)
   s = ladders.defaults()
   s.name = "data_constrained" + (f"_{scale}" if scale else "")
