@@ -28,6 +28,7 @@ sweep: install
 # --durations lists the slowest, so a test that grows shows in every CI log.
 TEST_WORKERS ?= 2
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not slow" tests
 
 test-all: install

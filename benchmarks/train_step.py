@@ -159,7 +159,7 @@ def main():
   for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
     m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
     peak0 = matmul_peak(jnp.float32, 1024)
-    other = lambda: model_fields(m, scan_layers=not m.scan_layers)  # noqa: E731
+    other = lambda: model_fields(m, scan_layers=not m.scan_layers)
     ours, ref, flip = bench(m, batch, seq, args.steps, (contextlib.nullcontext, plain_jax, other))
     peak = max(peak0, matmul_peak(jnp.float32, 1024))
     rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1], flip[1]))

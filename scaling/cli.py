@@ -11,6 +11,8 @@ from typing import NoReturn
 from absl import flags, logging
 from ml_collections import config_flags
 
+from scaling import errors  # jax-free: the verbs import the rest when they run
+
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
     "sweep": "run a ladder: --config=configs/sweeps/gpt_ladder.py --sweep_dir=DIR [--executor=local|pool|slurm]",
@@ -174,7 +176,10 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     cfg = fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/gpt_ladder.py")
     # A config with a `finetune` section is a pretrain ladder followed by fine-tuning each member.
     entry = downstream.main if cfg.get("finetune") else runner.main
-    entry(cfg, _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder"), executor=fv.executor,
+    out = _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder")
+    if os.path.exists(out) and not os.path.isdir(out):
+      raise errors.ConfigError(f"sweep_dir: {out!r} is a file; allowed: a directory (new, or a sweep's to resume)")
+    entry(cfg, out, executor=fv.executor,
           workers=fv.workers, retry_failed=fv.retry_failed, reuse_from=tuple(fv.reuse_from))
   elif command == "status":
     from scaling.sweep import status  # reads files only: no jax
@@ -242,7 +247,7 @@ def main() -> None:
     rest = fv(argv)
     if fv.config is not None:
       fv.config.get("family")  # a config file that failed to load raises here, not at parse time
-  except Exception as e:  # noqa: BLE001 (config files may raise anything; none of it is our bug)
+  except Exception as e:
     if os.environ.get("SCALING_TRACEBACK"):
       raise
     fail(command, flag_error(e, argv))
@@ -261,10 +266,8 @@ def main() -> None:
 
 
 def _is_user_error(e: BaseException) -> bool:
-  """ValueErrors from our validation name a field ('field: ...'); an OS error names its file."""
-  if isinstance(e, OSError):
-    return True
-  return bool(re.match(r"^[\w.\-\[\]<>]+: ", str(e)))
+  """Our validation raises errors.ConfigError (it names the field); an OS error names its file."""
+  return isinstance(e, (errors.ConfigError, OSError))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scaling")
 # Lowest first. `core` is what every layer may use: files, fault points, the device mesh, run identity.
 LAYERS = [
-    ("core", ("scaling.io", "scaling.faults", "scaling.parallel", "scaling.runid")),
+    ("core", ("scaling.io", "scaling.faults", "scaling.parallel", "scaling.runid", "scaling.errors")),
     ("models", ("scaling.models",)),
     ("data", ("scaling.data",)),
     ("baselines", ("scaling.baselines",)),

@@ -109,7 +109,8 @@ def test_mesh_and_batch_validation():
   with pytest.raises(ValueError, match="mesh: data\\*fsdp\\*tensor = 3"):
     config.validate(c, 8)
   c = bad("data.batch_size", 12)
-  with pytest.raises(ValueError, match="data.batch_size: the \\(micro-\\)batch 12 is not divisible by the data axes data\\*fsdp=8"):
+  with pytest.raises(ValueError,
+                     match="data.batch_size: the \\(micro-\\)batch 12 is not divisible by the data axes data\\*fsdp=8"):
     config.validate(c, 8)
 
 

@@ -91,7 +91,8 @@ def test_predictive_interval_covers_a_planted_4x_larger_run():
       inside += r["lo"] <= actual <= r["hi"]
       widths.append(r["hi"] / r["lo"] - 1)
   assert inside >= 16
-  assert np.median(widths) < 0.3  # an interval, not "anything goes": median 7.5 % of the loss measured here (2-core x86 VM, 2026-12-03)
+  # An interval, not "anything goes": median 7.5 % of the loss measured here (2-core x86 VM, 2026-12-03).
+  assert np.median(widths) < 0.3
 
 
 def _cli(*args):

@@ -150,7 +150,8 @@ def test_impossible_run_is_refused_before_anything(tmp_path, data_dir, monkeypat
   c = tiny(steps=2)
   c.model.max_len = 100_000
   c.data.seq_len = 100_000
-  with pytest.raises(ValueError, match=r"^memory: the train step needs .* per device \(analytic estimate.*; allowed: a smaller data.batch_size"):
+  with pytest.raises(ValueError, match=r"^memory: the train step needs .* per device \(analytic estimate.*; "
+                                       r"allowed: a smaller data.batch_size"):
     loop.train(c, str(tmp_path / "big"))
   assert not (tmp_path / "big").exists()
 

@@ -14,7 +14,6 @@ import matplotlib.lines
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scaling.laws import fit as fit_lib

@@ -7,6 +7,7 @@ from scaling.models import accounting, mup, sizes, stack
 from scaling.models.dnn import DNN
 from scaling.models.gpt import GPT
 from scaling.models.transformer import Transformer
+from scaling import errors
 
 CLASSES = {"gpt": GPT, "transformer": Transformer, "dnn": DNN}
 
@@ -15,40 +16,40 @@ def _positive(m, fields):
   for f in fields:
     v = m.get(f)
     if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-      raise ValueError(f"model.{f}: must be a positive integer, got {v!r}")
+      raise errors.ConfigError(f"model.{f}: must be a positive integer, got {v!r}")
 
 
 def _choice(m, field, allowed):
   if m.get(field) not in allowed:
-    raise ValueError(f"model.{field}: {m.get(field)!r} not allowed; allowed: {', '.join(map(str, allowed))}")
+    raise errors.ConfigError(f"model.{field}: {m.get(field)!r} not allowed; allowed: {', '.join(map(str, allowed))}")
 
 
 def validate(family: str, m: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the field and what is allowed; called before anything compiles."""
   if family not in CLASSES:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(CLASSES)}")
+    raise errors.ConfigError(f"family: unknown {family!r}; allowed: {', '.join(CLASSES)}")
   _choice(m, "dtype", ("float32", "bfloat16"))
   if family in ("gpt", "transformer"):
     _positive(m, ["d_model", "n_layers", "n_heads", "d_ff", "max_len"] + (["n_dec_layers"] if family == "transformer" else []))
     if m.d_model % m.n_heads:
-      raise ValueError(f"model.d_model: {m.d_model} is not divisible by model.n_heads={m.n_heads}; "
+      raise errors.ConfigError(f"model.d_model: {m.d_model} is not divisible by model.n_heads={m.n_heads}; "
                        f"allowed n_heads: divisors of {m.d_model}")
     _choice(m, "pos", ("learned", "rope"))
     if m.pos == "rope" and (m.d_model // m.n_heads) % 2:
-      raise ValueError(f"model.n_heads: rope needs an even head dim, got d_model/n_heads={m.d_model // m.n_heads}")
+      raise errors.ConfigError(f"model.n_heads: rope needs an even head dim, got d_model/n_heads={m.d_model // m.n_heads}")
     if not isinstance(m.get("scan_layers", False), bool):
-      raise ValueError(f"model.scan_layers: {m.get('scan_layers')!r} not allowed; allowed: True, False")
+      raise errors.ConfigError(f"model.scan_layers: {m.get('scan_layers')!r} not allowed; allowed: True, False")
     if "remat" in m:
       _choice(m, "remat", tuple(stack.REMAT))
   else:
     _choice(m, "head", ("lm", "classify"))
     _positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))
     if not isinstance(m.depth, int) or m.depth < 0:
-      raise ValueError(f"model.depth: must be an integer >= 0, got {m.depth!r}")
+      raise errors.ConfigError(f"model.depth: must be an integer >= 0, got {m.depth!r}")
   mup.validate(family, m)
   if family != "dnn" or m.head == "lm":
     if not isinstance(m.vocab_size, int) or m.vocab_size < 2:
-      raise ValueError(f"model.vocab_size: must be an integer >= 2, got {m.vocab_size!r}")
+      raise errors.ConfigError(f"model.vocab_size: must be an integer >= 2, got {m.vocab_size!r}")
 
 
 def build(family: str, m: ml_collections.ConfigDict, seed: int = 0) -> nnx.Module:

@@ -13,6 +13,8 @@ d_attn counts the causal half of the attention; `kaplan_forward_flops` gives it 
 
 import ml_collections
 
+from scaling import errors
+
 
 def _attn_block(d: int, hk: int) -> int:
   return 4 * d * hk  # q, k, v, o projections
@@ -47,7 +49,7 @@ def params(family: str, m: ml_collections.ConfigDict) -> dict:
     else:
       embed, nonembed = 0, body + out
   else:
-    raise ValueError(f"family: no parameter accounting for {family!r}; allowed: gpt, transformer, dnn")
+    raise errors.ConfigError(f"family: no parameter accounting for {family!r}; allowed: gpt, transformer, dnn")
   return {"total": embed + nonembed, "embed": embed, "nonembed": nonembed}
 
 
@@ -72,7 +74,7 @@ def forward_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_l
     dims = [d_in] + [m.width] * m.depth + [m.vocab_size if m.head == "lm" else m.num_classes]
     per_position = sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
     return per_position * (seq_len if m.head == "lm" else 1)
-  raise ValueError(f"family: no FLOP accounting for {family!r}; allowed: gpt, transformer, dnn")
+  raise errors.ConfigError(f"family: no FLOP accounting for {family!r}; allowed: gpt, transformer, dnn")
 
 
 def train_flops(family: str, m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.models import mup
+from scaling import errors
 
 INIT_STD = 0.02  # GPT-2 style init; residual output projections are scaled by 1/sqrt(2 * n_layers).
 
@@ -108,7 +109,7 @@ ATTENTION_IMPL = "auto"
 
 def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None) -> bool:
   if ATTENTION_IMPL not in ("auto", "xla", "cudnn"):
-    raise ValueError(f"layers.ATTENTION_IMPL={ATTENTION_IMPL!r}: expected 'auto', 'xla' or 'cudnn'")
+    raise errors.ConfigError(f"layers.ATTENTION_IMPL={ATTENTION_IMPL!r}: expected 'auto', 'xla' or 'cudnn'")
   if ATTENTION_IMPL != "auto":
     return ATTENTION_IMPL == "cudnn"
   k = q_BxLxHxK.shape[-1]

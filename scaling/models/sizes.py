@@ -9,6 +9,7 @@ import math
 import ml_collections
 
 from scaling.models import accounting
+from scaling import errors
 
 # name -> (d_model, n_layers); d_model = 32 * n_layers.
 GPT_SIZES = {
@@ -67,9 +68,9 @@ def named(family: str, size: str) -> ml_collections.ConfigDict:
   """The model config of a named member: `named('gpt', 'tiny')`."""
   table = {"gpt": GPT_SIZES | GPT_EXTRA, "transformer": GPT_SIZES, "dnn": DNN_SIZES}
   if family not in table:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+    raise errors.ConfigError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
   if size not in table[family]:
-    raise ValueError(f"size: unknown {size!r} for {family}; allowed: {', '.join(table[family])}")
+    raise errors.ConfigError(f"size: unknown {size!r} for {family}; allowed: {', '.join(table[family])}")
   spec = table[family][size]
   if isinstance(spec, dict):
     return gpt_model(**spec)
@@ -86,7 +87,7 @@ def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth:
   """The member whose exact non-embedding parameter count is closest (in log) to `target_nonembed`.
   GPT/Transformer: d_model ~ aspect * n_layers on the `_grid` of widths. DNN: fixed depth, width varies."""
   if target_nonembed <= 0:
-    raise ValueError(f"target_nonembed: must be > 0, got {target_nonembed}")
+    raise errors.ConfigError(f"target_nonembed: must be > 0, got {target_nonembed}")
 
   def err(cfg):
     n = accounting.params(family, cfg)["nonembed"]
@@ -117,5 +118,5 @@ def from_params(family: str, target_nonembed: float, *, aspect: int = 32, depth:
         hi = mid
     cands = [dnn_model(w, depth, **kw) for w in (max(1, lo - 1), lo)]
   else:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+    raise errors.ConfigError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
   return min(cands, key=err)

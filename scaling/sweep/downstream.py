@@ -27,6 +27,7 @@ from scaling import config as config_lib
 from scaling import io, runid
 from scaling.sweep import executors, results, runner, worker
 from scaling.train import finetune
+from scaling import errors
 
 FINETUNE_DIR = "finetune"
 FIGURE = "downstream.png"
@@ -53,17 +54,17 @@ def is_downstream(s: ml_collections.ConfigDict) -> bool:
 def validate(s: ml_collections.ConfigDict) -> None:
   f = s.finetune
   if s.family != "gpt":
-    raise ValueError(f"family: {s.family!r} not allowed with a finetune section; allowed: gpt")
+    raise errors.ConfigError(f"family: {s.family!r} not allowed with a finetune section; allowed: gpt")
   if not isinstance(f.get("scratch"), bool):
-    raise ValueError(f"finetune.scratch: got {f.get('scratch')!r}; allowed: True or False")
+    raise errors.ConfigError(f"finetune.scratch: got {f.get('scratch')!r}; allowed: True or False")
   if not f.get("seeds") or any(isinstance(x, bool) or not isinstance(x, int) for x in f.seeds):
-    raise ValueError(f"finetune.seeds: got {f.get('seeds')!r}; allowed: a non-empty tuple of integers")
+    raise errors.ConfigError(f"finetune.seeds: got {f.get('seeds')!r}; allowed: a non-empty tuple of integers")
   tb = f.get("test_batches")
   if isinstance(tb, bool) or not isinstance(tb, int) or tb < 0:
-    raise ValueError(f"finetune.test_batches: got {tb!r}; allowed: an integer >= 0 (0: the whole test split)")
+    raise errors.ConfigError(f"finetune.test_batches: got {tb!r}; allowed: an integer >= 0 (0: the whole test split)")
   r = f.get("lr_ratio")
   if isinstance(r, bool) or not isinstance(r, (int, float)) or r < 0:
-    raise ValueError(f"finetune.lr_ratio: got {r!r}; allowed: a number >= 0 (0: the overrides' train.lr)")
+    raise errors.ConfigError(f"finetune.lr_ratio: got {r!r}; allowed: a number >= 0 (0: the overrides' train.lr)")
 
 
 def finetune_config(s: ml_collections.ConfigDict, pre_dir: str, pre_row: dict, init: str,
@@ -216,7 +217,7 @@ def plot(sweep_dir: str, out_dir: str | None = None) -> str:
   from matplotlib.ticker import NullFormatter
   t = table(load(sweep_dir))
   if t.empty:
-    raise ValueError(f"sweep_dir: {sweep_dir!r} has no completed fine-tune runs under {FINETUNE_DIR}/")
+    raise errors.ConfigError(f"sweep_dir: {sweep_dir!r} has no completed fine-tune runs under {FINETUNE_DIR}/")
   rows = [(m, label) for m, label in METRICS if f"{m}_pretrained" in t]
   rows = [rows[0], next(r for r in rows if r[0].endswith("loss"))]  # headline accuracy + its loss
   out_dir = out_dir or os.path.join(sweep_dir, "figures")

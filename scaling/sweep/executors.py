@@ -20,6 +20,7 @@ import ml_collections
 
 from scaling import io
 from scaling.sweep import locks, slurm_jobs, worker
+from scaling import errors
 
 RESULT_GRACE_S = 30.0  # a job SLURM says ended may take this long to show its result pickle (NFS)
 
@@ -263,5 +264,5 @@ class RunTask:
 def make(e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
   kinds = {"local": Local, "pool": Pool, "slurm": Slurm}
   if e.kind not in kinds:
-    raise ValueError(f"executor.kind: unknown {e.kind!r}; allowed: {', '.join(kinds)}")
+    raise errors.ConfigError(f"executor.kind: unknown {e.kind!r}; allowed: {', '.join(kinds)}")
   return kinds[e.kind](e, sweep_dir, retry_failed)

@@ -71,6 +71,7 @@ from scaling import config as config_lib
 from scaling.models import accounting, mup, sizes as sizes_lib
 from scaling.sweep import branches, ledger, worker
 from scaling.train import budget, fit_memory
+from scaling import errors
 
 KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
@@ -165,7 +166,7 @@ def fmt(x: float) -> str:
 
 
 def _fail(field: str, value, allowed: str):
-  raise ValueError(f"{field}: got {value!r}; allowed: {allowed}")
+  raise errors.ConfigError(f"{field}: got {value!r}; allowed: {allowed}")
 
 
 def _positive_numbers(field: str, values, *, allow_empty: bool = False):
@@ -302,7 +303,7 @@ def _merge(dst: ml_collections.ConfigDict, src, path: str) -> None:
       with dst.unlocked():
         dst[k] = v.to_dict() if isinstance(v, ml_collections.ConfigDict) else v
     except TypeError as e:
-      raise ValueError(f"{path}.{k}: {v!r} does not fit the run config field ({e})") from None
+      raise errors.ConfigError(f"{path}.{k}: {v!r} does not fit the run config field ({e})") from None
 
 
 def _n(c: ml_collections.ConfigDict, param_count: str) -> float:
@@ -397,7 +398,7 @@ def _isoflop(s):
         c = config_lib.finalize(_member(s, float(f"{target:.3g}")))
         _apply_rule(c, s, lr_mult, batch)
         _neural_budget(c, flops=C)
-        p = plan(c)
+        p = budget.plan(c)
         # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
         if abs(p["flops"] / C - 1) > s.flops_tolerance:
           print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
@@ -497,11 +498,11 @@ def expand(s: ml_collections.ConfigDict, fit: fit_memory.Target | None = None
       if _same(seen[run_id], c):  # two numeric targets landed on the same member: train it once
         print(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
         continue
-      raise ValueError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
+      raise errors.ConfigError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
                        f"sizes, budgets and unique tokens")
     seen[run_id] = c
     out.append((run_id, c))
   if not out:
-    raise ValueError("budgets: no run left (every member missed its FLOP budget); allowed: budgets large "
+    raise errors.ConfigError("budgets: no run left (every member missed its FLOP budget); allowed: budgets large "
                      "enough for several steps of each size")
   return out

@@ -22,6 +22,7 @@ from scaling import faults, io, runid
 from scaling.models import accounting
 from scaling.train import budget, memory, progress
 from scaling.sweep import branches, executors, ladders, ledger, locks, packed, results, reuse, status, worker
+from scaling import errors
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -54,7 +55,7 @@ def check_conflicts(sweep_dir: str, runs, retry_failed: bool) -> None:
     redo = r is not None and retry_failed and r.get("status") != "completed"
     if (r is not None and not redo) or (r is None and (worker.checkpoint_step(d) or os.path.exists(
         os.path.join(d, "metrics.jsonl")))):
-      raise ValueError(f"sweep_dir: run {run_id} in {sweep_dir} was trained with another config "
+      raise errors.ConfigError(f"sweep_dir: run {run_id} in {sweep_dir} was trained with another config "
                        f"({'; '.join(diff[:3])}); allowed: the same config, a new --sweep_dir, or removing "
                        f"runs/{run_id}" + ("" if r is None or r.get("status") == "completed"
                                            else " (or --retry_failed to redo it)"))

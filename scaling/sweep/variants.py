@@ -11,6 +11,7 @@ import os
 
 import ml_collections
 
+from scaling import errors
 from scaling.sweep import ladders
 
 
@@ -22,7 +23,7 @@ def check(arg: str, allowed: tuple[str, ...], path: str) -> str:
   names = ", ".join(repr(a) if a else "'' (no argument)" for a in allowed)
   near = difflib.get_close_matches(arg, [a for a in allowed if a], n=1)
   hint = f" (did you mean {near[0]!r}?)" if near else ""
-  raise ValueError(f"config argument {arg!r} for {os.path.basename(path)}: unknown variant{hint}; allowed: {names}")
+  raise errors.ConfigError(f"config argument {arg!r} for {os.path.basename(path)}: unknown variant{hint}; allowed: {names}")
 
 
 def gpu_scale(s: ml_collections.ConfigDict, **train) -> ml_collections.ConfigDict:

@@ -20,13 +20,14 @@ from scaling.data import pipeline
 from scaling.models import stack
 from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
+from scaling import errors
 
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
   parallel.maybe_initialize_distributed(c)  # must precede any jax call (device_count below)
   c = ml_collections.ConfigDict(c.to_dict())
   if c.get("family") not in config_lib.NEURAL:
-    raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(config_lib.NEURAL)}")
+    raise errors.ConfigError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(config_lib.NEURAL)}")
   c = config_lib.finalize(c)
   config_lib.validate(c, jax.device_count())
   return c
@@ -39,7 +40,7 @@ def check_resume_layout(c: ml_collections.ConfigDict, workdir: str) -> None:
     return
   saved = finetune.saved_layout(workdir)
   if saved is not None and saved != stack.scanned(c.model):
-    raise ValueError(f"model.scan_layers: {stack.scanned(c.model)} but the checkpoints in {workdir!r} were "
+    raise errors.ConfigError(f"model.scan_layers: {stack.scanned(c.model)} but the checkpoints in {workdir!r} were "
                      f"written with scan_layers={saved}; allowed: {saved} to resume this run")
 
 
