@@ -165,7 +165,8 @@ def test_pretrained_beats_scratch(ladder):
   moved each balanced accuracy by < 0.001 although their validation losses moved by 0.014 and 0.074;
   the closest margin, the test split's 0.011, is ten times that. Loss is not compared: module_cls holds out whole
   files, so validation's class mix differs from train's and every fine-tune's validation cross-entropy sits
-  near ln 16 = 2.77 (2.75-2.92 along training, either init); which init came out lower flipped with float-level changes to the model code."""
+  near ln 16 = 2.77 (2.75-2.92 along training, either init); which init came out lower flipped with
+  float-level changes to the model code."""
   d, df = ladder
   ft = df[(df["stage"] == "finetune") & df["run_id"].str.contains("d64")].set_index("init")
   val = {init: finetune.evaluate(os.path.join(d, "finetune", "runs", ft.loc[init, "run_id"]), "validation",
