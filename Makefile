@@ -19,6 +19,7 @@ sweep: install
 	$(BIN)/scaling sweep --config=configs/sweeps/default.py --sweep_dir=$(SWEEP_DIR)
 	$(BIN)/scaling fit $(SWEEP_DIR)
 	$(BIN)/scaling plot $(SWEEP_DIR)
+	$(BIN)/scaling predict $(SWEEP_DIR) --family=gpt --holdout=1
 
 # `slow` = the experiment smoke tests (minutes each, every experiment script end to end), three long
 # end-to-end resume tests whose guarantees make test also checks more cheaply, and the downstream

@@ -72,6 +72,8 @@ def define_flags() -> flags.FlagValues:
                      flag_values=fv)
   flags.DEFINE_float("C", None, "predict: FLOPs; forecast at approach 3's compute-optimal (N, D).", flag_values=fv)
   flags.DEFINE_string("family", None, "predict: the family to forecast (when the sweep has several).", flag_values=fv)
+  flags.DEFINE_integer("holdout", 0, "predict: leave the K largest sizes out of the fit and forecast the largest "
+                       "(a backtest, scored at once).", flag_values=fv)
   flags.DEFINE_bool("score", False, "predict: score SWEEP_DIR's forecasts against its runs and print the ledger.",
                     flag_values=fv)
   for name, what in (("pue", "facility power / IT power"), ("price", "USD per device-hour"),
@@ -200,8 +202,10 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
       print(ledger.format_table(ledger.score(d)), end="")
       return
     r = predict.predict(d, N=fv.N, D=fv.D, C=fv.C, law=fv.law if fv["law"].present else None, family=fv.family,
-                        x=fv.x, n_boot=fv.n_boot)
+                        x=fv.x, n_boot=fv.n_boot, holdout=fv.holdout)
     print(predict.format_forecast(r) + f"appended to {ledger.path(d)} as line {r['index']}")
+    if fv.holdout:  # a backtest: its runs exist, so score it now (next to the actual)
+      print(ledger.format_table(ledger.score(d)), end="")
   elif command == "compare":
     from scaling.laws import compare, plot, plot_compare
     base = _need(fv, "baseline", "a ladder name in the sweep (its sweep config's `ladders` key)")

@@ -53,6 +53,9 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None) -> ml
       checkpoint_steps=(),  # extra checkpoints at these steps, never deleted by keep_checkpoints
       grad_clip=1.0, z_loss=0.0, accum_steps=1,
       eval_every=0,       # 0: only at the end
+      # Held-out evals at this many evenly spaced steps as well (the same fixed windows as the final eval:
+      # the first eval_batches validation batches, unshuffled), so learning curves compare across runs.
+      curve_points=0,
       eval_batches=8, log_every=10, checkpoint_every=0,  # 0: only at the end
       keep_checkpoints=2, divergence_threshold=1e3, peak_flops=0.0, progress=True))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1, num_devices=0, distributed="auto",
@@ -141,8 +144,8 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
     raise errors.ConfigError(f"train.optimizer: unknown {t.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
   for f in ("lr",):
     _num(t, f, lo=0, allow_zero=False)
-  for f in ("steps", "accum_steps"):
-    _num(t, f, lo=0, integer=True, allow_zero=f == "steps")
+  for f in ("steps", "accum_steps", "curve_points"):
+    _num(t, f, lo=0, integer=True, allow_zero=f in ("steps", "curve_points"))
   for f in ("tokens", "flops", "weight_decay", "grad_clip", "z_loss", "eval_every", "checkpoint_every"):
     _num(t, f, lo=0)
   for f in ("log_every", "eval_batches", "keep_checkpoints"):

@@ -10,7 +10,7 @@ import json
 from scaling import io
 
 # Fields that do not change what a run computes: a relaunch may differ in them without conflict.
-IGNORED = {"tags", "train.progress", "train.log_every", "train.eval_every", "train.checkpoint_every",
+IGNORED = {"tags", "train.progress", "train.log_every", "train.eval_every", "train.curve_points", "train.checkpoint_every",
            "train.keep_checkpoints", "train.peak_flops", "data.data_dir", "mesh"}
 # data.name='files:GLOB' options (scaling/data/files.py), in every config so the CLI can override them.
 FILES_DEFAULTS = {"text_field": "text", "holdout": "auto"}

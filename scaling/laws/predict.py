@@ -159,17 +159,20 @@ def _ladder_tokens(pts: pd.DataFrame, xc: str, N: float) -> tuple[float, str]:
 def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: float | None = None,
             law: str | None = None, *, family: str | None = None, x: str = "params_nonembed",
             loss: str = "eval_loss", n_boot: int = 200, seed: int = 0, discrepancy: float = 0.0,
-            record: bool = True) -> dict:
+            record: bool = True, holdout: int = 0) -> dict:
   """Forecast one run of SWEEP_DIR at (N, D) or at the compute-optimal allocation of C FLOPs. N counts the
   `x` column's parameters (non-embedding by default), D tokens. Returns the forecast (ledger.py lists its
   fields) and, with `record`, appends it to SWEEP_DIR/predictions.jsonl. Bad input: ValueError naming the
-  field, before any fit."""
+  field, before any fit. `holdout=k` leaves the family's k largest sizes out of the fit and (N unset) forecasts
+  the largest: a backtest the ledger scores against the runs already there."""
+  if not (isinstance(holdout, int) and holdout >= 0):
+    raise errors.ConfigError(f"holdout: {holdout!r}; allowed: an integer >= 0 (the largest sizes to leave out)")
   if not os.path.isdir(sweep_dir):
     raise errors.ConfigError(f"sweep_dir: {sweep_dir!r} is not a directory; allowed: a directory written by `scaling sweep`")
   N, D, C = _positive("N", N), _positive("D", D), _positive("C", C)
   if C is not None and (N is not None or D is not None):
     raise errors.ConfigError("C: give either --C (the compute-optimal allocation) or --N [--D], not both")
-  if C is None and N is None:
+  if C is None and N is None and not holdout:
     raise errors.ConfigError("N: required (or --C=FLOPS for the compute-optimal allocation); allowed: a number > 0")
   if law is not None and law not in FORECAST_LAWS:
     raise errors.ConfigError(f"law: {law!r} gives no loss to forecast; allowed: {', '.join(FORECAST_LAWS)}")
@@ -180,11 +183,23 @@ def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: f
   pts = results.best_points(done, loss)
   fam = _family(pts, family)
   fpts, fdone = pts[pts["family"] == fam], done[done["family"] == fam]
+  if holdout:
+    xh = fit_lib._x_column(fpts, x)
+    sizes = np.unique(fit_lib._col(fpts, xh))
+    if holdout >= sizes.size - 1:
+      raise errors.ConfigError(f"holdout: {holdout} of {sizes.size} sizes would leave too few to fit; allowed: "
+                               f"0 .. {max(sizes.size - 2, 0)}")
+    held = sizes[-holdout:]
+    if N is None and C is None:
+      N = float(held[-1])
+    notes = []
+    fpts, fdone = fpts[~np.isin(fit_lib._col(fpts, xh), held)], fdone[~np.isin(fit_lib._col(fdone, xh), held)]
+    notes.append(f"backtest: the {holdout} largest {xh} ({', '.join(f'{v:.4g}' for v in held)}) left out of the fit")
   name = _law(sweep_dir, law, fpts, x, C)
   if C is not None and name != "approach3":
     raise errors.ConfigError(f"C: the compute-optimal allocation needs law approach3; allowed: --law=approach3 (or auto) "
                      f"on runs at >= 2 budgets, or --N (law {name})")
-  notes = []
+  notes = notes if holdout else []
   try:
     out = fit_lib.fit_frame(fdone, law=name, x=x, loss=loss, n_boot=n_boot, seed=seed)
   except ValueError as e:

@@ -246,6 +246,8 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     for j in np.flatnonzero(alive):
       ckpts[j].save(step, engine.member(state, j), its[j].get_state())
 
+  n_curve = int(t.get("curve_points", 0))
+  curve = {round(i * p["steps"] / n_curve) for i in range(1, n_curve)} if n_curve else set()
   pending = None  # (step, metrics) of the previous step, read after the next one is dispatched
   for step_i in range(start, p["steps"]):
     state, m = engine.step(state, [next(it) for it in its])
@@ -269,7 +271,7 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     bar.update(1)
     if not alive.any():
       break
-    if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
+    if ((t.eval_every and done % t.eval_every == 0) or done in curve) and done != p["steps"]:
       ev = evaluate(engine, state["params"], c0)
       for j in np.flatnonzero(alive):
         writers[j].write({"step": done, "tokens": done * p["tokens_per_step"], **ev[j]})
