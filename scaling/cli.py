@@ -3,6 +3,7 @@
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
 
+import logging as pylogging
 import os
 import re
 import sys
@@ -60,6 +61,7 @@ def define_flags() -> flags.FlagValues:
   flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.", flag_values=fv)
   flags.DEFINE_integer("seed", 0, "Sampling seed.", flag_values=fv)
   flags.DEFINE_bool("verbose", False, "Show library INFO logs (orbax, absl).", flag_values=fv)
+  flags.DEFINE_bool("quiet", False, "Only warnings from scaling itself (no per-run event lines).", flag_values=fv)
   flags.DEFINE_bool("watch", False, "status: refresh until every run has ended.", flag_values=fv)
   flags.DEFINE_float("every", 5.0, "status --watch: seconds between refreshes.", flag_values=fv)
   flags.DEFINE_enum("chip", "h100", ["h100", "h200", "a100", "v5e", "cpu"], "plan: the accelerator to budget for.",
@@ -153,6 +155,7 @@ def fail(command: str, message: str) -> NoReturn:
 def _run(command: str, argv, fv: flags.FlagValues) -> None:
   # orbax / absl INFO lines drown the progress bar
   logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
+  pylogging.getLogger("scaling").setLevel(pylogging.WARNING if fv.quiet else pylogging.INFO)  # our own events
   if command in ("fit", "predict", "compare", "plot", "status"):
     d = _sweep_dir(argv)
   elif len(argv) > 1:

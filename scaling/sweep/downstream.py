@@ -17,6 +17,7 @@ balanced accuracy and loss vs pretraining params and vs pretraining loss). Relau
 stages (completed runs are skipped).
 """
 
+import logging
 import os
 
 import matplotlib
@@ -28,6 +29,8 @@ from scaling import io, runid
 from scaling.sweep import executors, results, runner, worker
 from scaling.train import finetune
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 FINETUNE_DIR = "finetune"
 FIGURE = "downstream.png"
@@ -104,7 +107,7 @@ def finetune_runs(s: ml_collections.ConfigDict, sweep_dir: str, pre_ids: list[st
   pre = pre[pre["run_id"].isin(pre_ids)]
   skipped = pre[pre["status"] != "completed"]
   for rid, status in zip(skipped["run_id"], skipped["status"]):
-    print(f"{s.name}: not fine-tuning {rid} (pretraining {status})")
+    log.info(f"{s.name}: not fine-tuning {rid} (pretraining {status})")
   out = []
   for row in pre[pre["status"] == "completed"].to_dict("records"):
     pre_dir = os.path.join(sweep_dir, "runs", row["run_id"])
@@ -136,7 +139,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
           if (res := worker.read_result(os.path.join(ft_dir, "runs", r))) is None
           or (retry_failed and res.get("status") != "completed")]
   if todo:
-    print(f"{s.name}: fine-tuning {len(todo)} of {len(runs)} runs into {ft_dir}")
+    log.info(f"{s.name}: fine-tuning {len(todo)} of {len(runs)} runs into {ft_dir}")
     ex = executors.make(s.executor, ft_dir, retry_failed)
     bar = runner.Progress(ft_dir, len(runs), len(runs) - len(todo), progress, s.executor.lock_timeout_s)
     ended: list[str] = []

@@ -62,6 +62,7 @@ stable ids (`gpt-d128-L4-t1.0e6-s0`, `gpt-d96-L3-C1.0e12-s0`, `dnn-w256-D2-t1.0e
 dataset's metadata (vocabulary, span lengths), building the dataset cache on first use.
 """
 
+import logging
 import math
 
 import ml_collections
@@ -72,6 +73,8 @@ from scaling.models import accounting, mup, sizes as sizes_lib
 from scaling.sweep import branches, ledger, worker
 from scaling.train import budget, fit_memory
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
@@ -401,7 +404,7 @@ def _isoflop(s):
         p = budget.plan(c)
         # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
         if abs(p["flops"] / C - 1) > s.flops_tolerance:
-          print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
+          log.info(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
                 f"{p['flops']:.3g} FLOPs (off by more than flops_tolerance={s.flops_tolerance})")
           continue
         tags = dict(budget=float(C), budget_unit="flops", tokens_per_param=float(s.tokens_per_param),
@@ -456,7 +459,7 @@ def _forecast(s: ml_collections.ConfigDict) -> list:
       c.tags.forecast, c.tags.forecast_ledger = int(rec["index"]), rec["ledger"]
     n = _n(c, "nonembed")
     if abs(n / rec["N"] - 1) > ledger.RTOL:  # sizes come on a grid: the ledger scores only what was forecast
-      print(f"forecast {rec['ledger']}:{rec['index']}: {run_id} has N={n:.4g}, {100 * (n / rec['N'] - 1):+.1f} % from "
+      log.info(f"forecast {rec['ledger']}:{rec['index']}: {run_id} has N={n:.4g}, {100 * (n / rec['N'] - 1):+.1f} % from "
             f"the forecast's {rec['N']:.4g}; the ledger scores it only within {100 * ledger.RTOL:g} %: forecast "
             f"that size with `scaling predict {rec['ledger']} --N={n:.6g} --D={rec['D']:.6g}`")
   return runs
@@ -496,7 +499,7 @@ def expand(s: ml_collections.ConfigDict, fit: fit_memory.Target | None = None
   for run_id, c in runs:
     if run_id in seen:
       if _same(seen[run_id], c):  # two numeric targets landed on the same member: train it once
-        print(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
+        log.info(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
         continue
       raise errors.ConfigError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
                        f"sizes, budgets and unique tokens")

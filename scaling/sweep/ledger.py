@@ -14,6 +14,7 @@ write() of one line; a rewrite goes through a temp file and a rename, so readers
 No jax here: the sweep runner scores the ledger after every sweep.
 """
 
+import logging
 import contextlib
 import fcntl
 import json
@@ -27,6 +28,8 @@ import pandas as pd
 from scaling import io
 from scaling.sweep import results
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 LEDGER = "predictions.jsonl"
 RTOL = 0.02
@@ -149,7 +152,7 @@ def score_sweep(sweep_dir: str, df: pd.DataFrame, announce: bool = True) -> list
       if "actual" in r and set(r.get("actual_runs", [])) & set(map(str, df["run_id"])):
         scored.append(r)
         if announce:
-          print(f"forecast {d}:{r['index']}: {describe(r)}", flush=True)
+          log.info(f"forecast {d}:{r['index']}: {describe(r)}")
   return scored
 
 

@@ -7,6 +7,7 @@ per-run locks; one that finds a run held by a live owner waits for it (or breaks
 dies) and returns when every run has ended.
 """
 
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,8 @@ from scaling.models import accounting
 from scaling.train import budget, memory, progress
 from scaling.sweep import branches, executors, ladders, ledger, locks, packed, results, reuse, status, worker
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -176,7 +179,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   write_sweep_json(sweep_dir, s, runs)
   reused = reuse.adopt(sweep_dir, runs, list(reuse_from))
   if reused and progress:
-    print(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}", flush=True)
+    log.info(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}")
   configs = dict(runs)
   plain = {r: runid.plain(c) for r, c in runs}
   ids = [r for r, _ in runs]
@@ -231,7 +234,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   df = df[df["run_id"].isin(ids)].reset_index(drop=True)
   spent = branches.flops_summary(df)
   if spent:
-    print(spent, flush=True)
+    log.info(spent)
   if "role" in df.columns:  # trunks are not results of a budget (results.load leaves them out too)
     df = df[df["role"] != "trunk"].reset_index(drop=True)
   ledger.score_sweep(sweep_dir, df, announce=progress)  # forecasts of these runs get their actual loss

@@ -7,6 +7,7 @@ new head) keep their fresh initialization, and the optimizer state and step star
 `restore_params` is the one place that reads a run's parameters (sampling uses it too).
 """
 
+import logging
 import os
 
 import jax
@@ -16,6 +17,8 @@ import orbax.checkpoint as ocp
 from scaling import config as config_lib
 from scaling.models import stack
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 def latest_steps(run_dir: str) -> list[int]:
   """Committed orbax steps under RUN/checkpoints, newest first."""
@@ -152,7 +155,7 @@ def load_pretrained(c: ml_collections.ConfigDict, state: dict, shardings: dict) 
   if not n_loaded:
     raise errors.ConfigError(f"init_from: the checkpoint of {c.init_from!r} shares no parameter with this model")
   if jax.process_index() == 0:
-    print(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
+    log.info(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
           f"freshly initialized: {', '.join(fresh) or 'none'}")
   return {**state, "params": params}
 

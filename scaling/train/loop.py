@@ -6,6 +6,7 @@ Everything that can be wrong with a config is checked before anything compiles; 
 last and atomically. Eval, logging, checkpoints, divergence and fault points exist here once.
 """
 
+import logging
 import os
 import time
 import traceback
@@ -21,6 +22,8 @@ from scaling.models import stack
 from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
 from scaling import errors
+
+log = logging.getLogger(__name__)
 
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
@@ -184,7 +187,7 @@ def _resume(cs, workdirs, ckpts, its, engine, state, shardings):
   if got and all(g is not None for g in got) and len({g[0] for g in got}) == 1:
     for it, g in zip(its, got):
       it.set_state(g[2])
-    print(f"resumed {', '.join(workdirs)} from step {got[0][0]}")
+    log.info(f"resumed {', '.join(workdirs)} from step {got[0][0]}")
     return got[0][0], engine.stack([g[1] for g in got])
   if any(ck.manager.all_steps() for ck in ckpts):
     # Members saved at different steps (e.g. some trained alone before), or only unreadable steps: start
@@ -195,12 +198,12 @@ def _resume(cs, workdirs, ckpts, its, engine, state, shardings):
         os.makedirs(os.path.join(d, "attempts"), exist_ok=True)
         os.rename(ck.dir, os.path.join(d, "attempts", f"checkpoints-{int(time.time())}"))
       ck.reopen()
-    print(f"{', '.join(workdirs)}: no checkpoint step all can resume from; starting afresh (old ones in attempts/)")
+    log.info(f"{', '.join(workdirs)}: no checkpoint step all can resume from; starting afresh (old ones in attempts/)")
   c = cs[0]
   if len(cs) == 1 and c.train.get("branch_from"):
     state, data_state = branch.restore(c, workdirs[0], abstract)
     its[0].set_state(data_state)
-    print(f"branched {workdirs[0]} from {branch.trunk_dir(c, workdirs[0])} at step {c.train.branch_step}")
+    log.info(f"branched {workdirs[0]} from {branch.trunk_dir(c, workdirs[0])} at step {c.train.branch_step}")
     return c.train.branch_step, state
   return 0, state
 
@@ -240,7 +243,7 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
         alive[j] = False
         results[j].update(status="diverged", diverged_step=int(step_i), steps=int(step_i), train_loss=last[j]["loss"])
         _finish(results[j], workdirs[j], t_start, is_main, meter)
-        print(f"{names[j]}: diverged at step {step_i}")
+        log.info(f"{names[j]}: diverged at step {step_i}")
 
   def save(step):
     for j in np.flatnonzero(alive):
@@ -310,6 +313,6 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     if c.train.get("branch_from"):  # tokens / flops are the budget's; what this run itself trained:
       results[j].update(branch_step=c.train.branch_step,
                         branch_flops=(steps_done - c.train.branch_step) * p["flops_per_step"])
-    print(f"{names[j]} ({c.family}:{c.size}): params={p['params']['total']:,} steps={steps_done} "
+    log.info(f"{names[j]} ({c.family}:{c.size}): params={p['params']['total']:,} steps={steps_done} "
           f"train_loss={train_loss:.4f} eval_loss={ev_j['eval_loss']:.4f} ({elapsed:.1f}s)"
           f"{f' (packed x{k})' if k > 1 else ''}")
