@@ -145,7 +145,8 @@ def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None
   for f in ("lr",):
     _num(t, f, lo=0, allow_zero=False)
   for f in ("steps", "accum_steps", "curve_points"):
-    _num(t, f, lo=0, integer=True, allow_zero=f in ("steps", "curve_points"))
+    if f in t:  # curve_points: absent from the config.json of runs made before it existed (0 then)
+      _num(t, f, lo=0, integer=True, allow_zero=f in ("steps", "curve_points"))
   for f in ("tokens", "flops", "weight_decay", "grad_clip", "z_loss", "eval_every", "checkpoint_every"):
     _num(t, f, lo=0)
   for f in ("log_every", "eval_batches", "keep_checkpoints"):
