@@ -40,6 +40,19 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
       raise ValueError(f"model.scan_layers: {m.get('scan_layers')!r} not allowed; allowed: True, False")
     if "remat" in m:
       _choice(m, "remat", tuple(stack.REMAT))
+    if family == "gpt":
+      if "norm" in m:
+        _choice(m, "norm", ("layernorm", "rmsnorm"))
+      if "mlp" in m:
+        _choice(m, "mlp", ("gelu", "swiglu"))
+      for f in ("qk_norm", "bias", "tie_embeddings"):
+        if f in m and not isinstance(m[f], bool):
+          raise ValueError(f"model.{f}: {m[f]!r} not allowed; allowed: True, False")
+    else:
+      for f in accounting.RECIPE_DEFAULTS:
+        if f in m and m[f] != accounting.RECIPE_DEFAULTS[f]:
+          raise ValueError(f"model.{f}: {m[f]!r} is a GPT recipe field; allowed for {family}: "
+                           f"{accounting.RECIPE_DEFAULTS[f]!r}")
   else:
     _choice(m, "head", ("lm", "classify"))
     _positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))
