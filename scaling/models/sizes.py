@@ -32,13 +32,13 @@ MUP_DEFAULTS = {"parametrization": "sp", "base_width": 0}
 
 # Named GPT recipes: model fields to set on any size (a sweep's overrides.model, or `sizes.gpt_model(d, L,
 # **sizes.RECIPES['modern'])`). 'gpt2' is every field's default (GPT-2: LayerNorm with biases, GELU MLP,
-# tied embeddings; positions stay model.pos). 'modern' is the usual recent LM baseline ("Transformer++",
-# LLaMA-style): RMSNorm without biases, SwiGLU MLP at GELU-equal parameters (accounting.swiglu_hidden),
-# qk-norm (Wortsman et al. 2023), untied output embedding, rotary positions. z-loss is an optimizer field
-# (train.z_loss), not part of the model recipe.
+# tied embeddings). 'modern' is the usual recent LM baseline ("Transformer++", LLaMA-style): RMSNorm without
+# biases, SwiGLU MLP at GELU-equal parameters (accounting.swiglu_hidden), qk-norm (Wortsman et al. 2023),
+# untied output embedding. Positions are not part of either (model.pos: set 'rope' for LLaMA's), so that a
+# comparison of the two isolates these fields; z-loss is an optimizer field (train.z_loss).
 RECIPES = {
-    "gpt2": dict(norm="layernorm", mlp="gelu", qk_norm=False, bias=True, tie_embeddings=True, pos="learned"),
-    "modern": dict(norm="rmsnorm", mlp="swiglu", qk_norm=True, bias=False, tie_embeddings=False, pos="rope"),
+    "gpt2": dict(norm="layernorm", mlp="gelu", qk_norm=False, bias=True, tie_embeddings=True),
+    "modern": dict(norm="rmsnorm", mlp="swiglu", qk_norm=True, bias=False, tie_embeddings=False),
 }
 
 
