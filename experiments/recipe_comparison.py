@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import common  # noqa: E402
 from scaling import io  # noqa: E402
 from scaling.laws import compare, plot_compare  # noqa: E402
+from scaling.sweep import results  # noqa: E402
 
 CONFIG = "recipe_comparison"
 BASELINE, CANDIDATE = "gpt2", "modern"
@@ -62,7 +63,8 @@ def main(argv=None) -> dict:
   print()
   for name in (BASELINE, CANDIDATE):
     cells = ", ".join(f"{lr} -> {loss:.4f}" for lr, loss in summary["lr_grid"][name].items())
-    print(f"lr grid {name}: {cells}  => lr {lrs[name]:g}")
+    edge = results.grid_edge(grid.loc[grid["sweep"] == name, "lr"], lrs[name])
+    print(f"lr grid {name}: {cells}  => lr {lrs[name]:g}" + (f" (the grid's {edge}: not bracketed)" if edge else ""))
   print(compare.format_summary(r), end="")
   print(f"modern vs gpt2: the GPT-2 recipe needs {t['M']:.3g}x the compute (95% CI [{t['ci'][0]:.3g}, "
         f"{t['ci'][1]:.3g}]) for the modern recipe's loss at C = {t['x']:.3g} FLOPs")
