@@ -18,7 +18,10 @@ FILES_DEFAULTS = {"text_field": "text", "holdout": "auto"}
 ADDED_DEFAULTS = {**{f"data.{k}": v for k, v in FILES_DEFAULTS.items()}, "data.unique_tokens": 0,
                   "train.decay_shape": "linear", "train.branch_from": "", "train.branch_step": 0,
                   "train.checkpoint_steps": [], "model.scan_layers": False, "model.remat": "none",
-                  "model.parametrization": "sp", "model.base_width": 0, "model.base_head_dim": 0}
+                  "model.parametrization": "sp", "model.base_width": 0, "model.base_head_dim": 0,
+                  "model.attention": "auto",
+                  # the GPT recipe fields (scaling/models/accounting.py RECIPE_DEFAULTS: the GPT-2 recipe)
+                  "model.norm": "layernorm", "model.mlp": "gelu", "model.qk_norm": False, "model.bias": True}
 
 
 def plain(cfg) -> dict:

@@ -3,7 +3,7 @@
 import ml_collections
 from flax import nnx
 
-from scaling.models import accounting, mup, sizes, stack
+from scaling.models import accounting, layers, mup, sizes, stack
 from scaling.models.dnn import DNN
 from scaling.models.gpt import GPT
 from scaling.models.transformer import Transformer
@@ -41,6 +41,21 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
       raise errors.ConfigError(f"model.scan_layers: {m.get('scan_layers')!r} not allowed; allowed: True, False")
     if "remat" in m:
       _choice(m, "remat", tuple(stack.REMAT))
+    if "attention" in m:  # absent: "auto"
+      _choice(m, "attention", layers.ATTENTION_IMPLS)
+    if family == "gpt":
+      if "norm" in m:
+        _choice(m, "norm", ("layernorm", "rmsnorm"))
+      if "mlp" in m:
+        _choice(m, "mlp", ("gelu", "swiglu"))
+      for f in ("qk_norm", "bias", "tie_embeddings"):
+        if f in m and not isinstance(m[f], bool):
+          raise ValueError(f"model.{f}: {m[f]!r} not allowed; allowed: True, False")
+    else:
+      for f in accounting.RECIPE_DEFAULTS:
+        if f in m and m[f] != accounting.RECIPE_DEFAULTS[f]:
+          raise ValueError(f"model.{f}: {m[f]!r} is a GPT recipe field; allowed for {family}: "
+                           f"{accounting.RECIPE_DEFAULTS[f]!r}")
   else:
     _choice(m, "head", ("lm", "classify"))
     _positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))

@@ -259,8 +259,9 @@ def validate(s: ml_collections.ConfigDict) -> None:
 def _model_tag(c: ml_collections.ConfigDict) -> str:
   m = c.model
   mu = f"-mup{m.base_width}" if c.family in config_lib.NEURAL and mup.enabled(m) else ""
-  if c.family == "gpt":
-    return f"d{m.d_model}-L{m.n_layers}{mu}"
+  if c.family == "gpt":  # a recipe other than GPT-2's (sizes.recipe_name) is in the id; GPT-2 ids are unchanged
+    recipe = sizes_lib.recipe_name(m)
+    return f"d{m.d_model}-L{m.n_layers}{mu}" + ("" if recipe == "gpt2" else f"-{recipe}")
   if c.family == "transformer":
     return f"d{m.d_model}-E{m.n_layers}-D{m.n_dec_layers}{mu}"
   if c.family == "dnn":
@@ -284,7 +285,8 @@ def _member(s: ml_collections.ConfigDict, size) -> ml_collections.ConfigDict:
   else:
     c = config_lib.base(s.family, "nano", task)
     kw = {"head": c.model.head} if s.family == "dnn" else {}
-    for k in ("pos", "dtype", "tie_embeddings"):  # shape-free model overrides shape the candidates too
+    # shape-free model overrides (the recipe fields among them) shape the candidates too
+    for k in ("pos", "dtype", "tie_embeddings", *accounting.RECIPE_DEFAULTS):
       if k in s.overrides.get("model", {}):
         kw[k] = s.overrides.model[k]
     m = sizes_lib.from_params(s.family, size, **kw)
