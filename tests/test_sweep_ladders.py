@@ -256,7 +256,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
   s.overrides.data.batch_size = 4
   df = runner.run_sweep(s, str(tmp_path), progress=False)
   assert len(df) == 2 and (df["status"] == "failed").all()
-  assert df["error"].str.startswith("ValueError: data.batch_size:").all()
+  assert df["error"].str.startswith("ConfigError: data.batch_size:").all()
   assert "failed" in runner.summary(df)
 
 

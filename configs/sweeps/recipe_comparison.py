@@ -22,10 +22,10 @@ Members of the same size and seed are packed (pack = 2: both seeds in one vmappe
 import ml_collections
 
 from scaling.models import sizes
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
 RECIPES = ("gpt2", "modern")
-ARGS = ("", "smoke", "lr_grid", "smoke_lr_grid")
+VARIANTS = ("", "smoke", "lr_grid", "smoke_lr_grid")
 SIZES = (3e3, 1.2e4, 2.8e4, 5.6e4, 1e5)  # d16-L1, d32-L1, d48-L1, d48-L2, d64-L2 (as make sweep)
 GRID_SIZE = SIZES[2]  # the middle one
 # 5e5 tokens (122 steps of 32 x 128): the whole experiment in ~10 min on a shared 2-core box. At make sweep's 2e6 the
@@ -55,8 +55,7 @@ def _ladder(recipe: str, scale: str, grid: bool) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = ""):
-  if arg not in ARGS:
-    raise ValueError(f"config arg: {arg!r}; allowed: {', '.join(repr(a) for a in ARGS)}")
+  arg = variants.check(arg, VARIANTS, __file__)
   grid = arg.endswith("lr_grid")
   scale = "smoke" if arg.startswith("smoke") else ""
   s = ladders.defaults()
