@@ -19,6 +19,7 @@ sweep: install
 	$(BIN)/scaling sweep --config=configs/sweeps/default.py --sweep_dir=$(SWEEP_DIR)
 	$(BIN)/scaling fit $(SWEEP_DIR)
 	$(BIN)/scaling plot $(SWEEP_DIR)
+	$(BIN)/scaling predict $(SWEEP_DIR) --family=gpt --holdout=1
 
 # `slow` = the experiment smoke tests (minutes each, every experiment script end to end), three long
 # end-to-end resume tests whose guarantees make test also checks more cheaply, and the downstream
@@ -28,6 +29,7 @@ sweep: install
 # --durations lists the slowest, so a test that grows shows in every CI log.
 TEST_WORKERS ?= 2
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not slow" tests
 
 test-all: install

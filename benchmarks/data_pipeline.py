@@ -11,7 +11,6 @@ import argparse
 import time
 
 import jax
-import numpy as np
 from ml_collections import ConfigDict
 
 from scaling import config as config_lib

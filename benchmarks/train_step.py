@@ -89,21 +89,15 @@ def compiled_step(m: ml_collections.ConfigDict, batch: int, seq: int) -> list:
 @contextlib.contextmanager
 def model_fields(m: ml_collections.ConfigDict, **fields):
   """m with `fields` set while the step is built (e.g. the other model.scan_layers layout)."""
-  saved = {k: m[k] for k in fields}
+  saved = {k: m[k] for k in fields if k in m}
   m.update(fields)
   try:
     yield
   finally:
+    for k in fields:
+      if k not in saved:
+        del m[k]
     m.update(saved)
-
-
-@contextlib.contextmanager
-def attention_impl(impl: str):
-  saved, layers.ATTENTION_IMPL = layers.ATTENTION_IMPL, impl
-  try:
-    yield
-  finally:
-    layers.ATTENTION_IMPL = saved
 
 
 def bench(m: ml_collections.ConfigDict, batch: int, seq: int, steps: int, variants=(contextlib.nullcontext,)) -> list:
@@ -144,7 +138,7 @@ def main():
           f"measured bf16 matmul {peak_meas / 1e12:.0f} TFLOP/s")
     variants = {"ours (cuDNN attention)": contextlib.nullcontext, "plain JAX (jax.nn XLA attention)": plain_jax}
     if args.ablate:  # what each hand-written piece is worth on this chip
-      variants |= {"ours, XLA attention": lambda: attention_impl("xla"),
+      variants |= {"ours, XLA attention": lambda: model_fields(m, attention="xla"),
                    "plain JAX + cuDNN attention": lambda: plain_jax("cudnn")}
     res = bench(m, args.batch, 1024, args.steps, tuple(variants.values()))
     print(f"gpt2-124M ({accounting.params('gpt', m)['total'] / 1e6:.0f}M params), batch {args.batch}, seq 1024, "
@@ -159,7 +153,7 @@ def main():
   for d, layers_, batch, seq in [(128, 4, 16, 256), (256, 4, 16, 256), (512, 4, 8, 256)]:
     m = sizes.gpt_model(d, layers_, vocab_size=259, max_len=seq)
     peak0 = matmul_peak(jnp.float32, 1024)
-    other = lambda: model_fields(m, scan_layers=not m.scan_layers)  # noqa: E731
+    other = lambda: model_fields(m, scan_layers=not m.scan_layers)
     ours, ref, flip = bench(m, batch, seq, args.steps, (contextlib.nullcontext, plain_jax, other))
     peak = max(peak0, matmul_peak(jnp.float32, 1024))
     rows.append((d, layers_, accounting.params("gpt", m)["total"], batch, seq, *ours, peak, ref[1], flip[1]))

@@ -34,7 +34,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scaling.laws import fit  # noqa: E402
+from scaling.laws import fit
 
 LAWS = {"chinchilla": dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
         "lopsided": dict(E=1.69, A=3000.0, B=60.0, alpha=0.7, beta=0.2)}

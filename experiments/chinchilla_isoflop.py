@@ -28,9 +28,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.laws import plot  # noqa: E402
+from experiments import common
+from scaling.laws import fit as fit_lib
+from scaling.laws import plot
 
 CHINCHILLA = {"a": {"approach1": 0.50, "approach2": 0.49, "approach3": 0.46},
               "b": {"approach1": 0.50, "approach2": 0.51, "approach3": 0.54},

@@ -32,8 +32,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scaling import io  # noqa: E402
-from scaling.laws import fit, predict  # noqa: E402
+from scaling import io
+from scaling.laws import fit, predict
 
 DESIGNS = {  # name: (smallest, largest N, E, alpha, loss at the smallest N)
     "sweep": (3e3, 1.5e5, 1.2, 0.3, 2.35),
@@ -75,7 +75,7 @@ FACTORS = (2, 4)
 def predictive_coverage(design: str, n_sizes: int, seeds: int, sigma: float, reps: int, n_boot: int) -> list[dict]:
   """Coverage and median width of the 95 % predictive interval for one run at FACTORS x the largest size."""
   N, p = law(design, n_sizes)
-  L = lambda n: p["E"] + p["A"] * n ** -p["alpha"]  # noqa: E731
+  L = lambda n: p["E"] + p["A"] * n ** -p["alpha"]
   rng = np.random.default_rng(0)
   hit, hit_fit, width = {k: [] for k in FACTORS}, {k: [] for k in FACTORS}, {k: [] for k in FACTORS}
   for r in range(reps):

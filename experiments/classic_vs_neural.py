@@ -21,9 +21,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.laws import plot  # noqa: E402
+from experiments import common
+from scaling.laws import fit as fit_lib
+from scaling.laws import plot
 
 
 def main(argv=None) -> dict:

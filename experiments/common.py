@@ -23,9 +23,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # `python experiments/NAME.py` from anywhere: the package and configs/ are here
   sys.path.insert(0, REPO)
 
-from scaling import io  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.sweep import executors, results, runner  # noqa: E402
+from scaling import io
+from scaling.laws import fit as fit_lib
+from scaling.sweep import executors, results, runner
 
 
 @dataclasses.dataclass

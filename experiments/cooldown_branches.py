@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.sweep import results  # noqa: E402
+from experiments import common
+from scaling.laws import fit as fit_lib
+from scaling.sweep import results
 
 VARIANTS = ("branches", "wsd", "cosine")
 HAGELE = {"loss_gap_vs_cosine": "within ~1 %", "flops_ratio_4_budgets": ">= 2x"}
@@ -49,7 +49,8 @@ def _figure(df: pd.DataFrame, path_dir: str) -> str:
     g = (b / c - 1).dropna() * 100
     gap.plot(g.index, g.values, color=col, marker="x", label=f"N = {n:.3g}")
   for v in VARIANTS:
-    ax.plot([], [], color="gray", **style[v], label={"cosine": "cosine, separate runs", "wsd": "WSD, separate runs (under the branches)",
+    ax.plot([], [], color="gray", **style[v], label={"cosine": "cosine, separate runs",
+                                                     "wsd": "WSD, separate runs (under the branches)",
                                                      "branches": "cooldown branches"}[v])
   for n, col in zip(sizes, colors):
     ax.plot([], [], color=col, lw=6, label=f"N = {n:.3g} (non-embedding)")

@@ -21,12 +21,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.insert(0, REPO)
 
-from flax import nnx  # noqa: E402
+from flax import nnx
 
-from scaling import config as config_lib, models  # noqa: E402
-from scaling.models import sizes  # noqa: E402
-from scaling.train import optim  # noqa: E402
-from scaling.train import step as step_lib  # noqa: E402
+from scaling import config as config_lib, models
+from scaling.models import sizes
+from scaling.train import optim
+from scaling.train import step as step_lib
 
 WIDTHS = (32, 64, 128, 256)
 BASE_WIDTH = 32
@@ -73,7 +73,7 @@ def measure(parametrization: str, widths=WIDTHS, steps: int = 5, lr: float = 1e-
     graphdef = nnx.split(nnx.eval_shape(lambda: models.build("gpt", c.model, seed)))[0]
     tx, lr_fn = optim.make(c.train, steps, "gpt", c.model)
     train_step = step_lib.make_train_step(graphdef, tx, lr_fn, "lm", c.train, mesh=None)
-    coords = lambda p: coordinates(nnx.merge(graphdef, p), b["inputs"])  # noqa: E731
+    coords = lambda p: coordinates(nnx.merge(graphdef, p), b["inputs"])
 
     @jax.jit
     def trajectory():  # one compile per width: init, then the steps as a scan

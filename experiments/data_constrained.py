@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import data_constrained as dc  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
+from experiments import common
+from scaling.laws import data_constrained as dc
+from scaling.laws import fit as fit_lib
 
 MUENNIGHOFF = {"R_D_star": 15.4, "R_N_star": 5.3, "scale": "10M-9B parameters, up to 900B tokens"}
 KEY = "data_constrained/gpt"

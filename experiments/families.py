@@ -21,8 +21,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import plot  # noqa: E402
+from experiments import common
+from scaling.laws import plot
 
 FAMILIES = ("gpt", "transformer", "dnn", "ngram")
 

@@ -27,9 +27,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.laws import plot, plot_hparams  # noqa: E402
+from experiments import common
+from scaling.laws import fit as fit_lib
+from scaling.laws import plot, plot_hparams
 
 DEEPSEEK = {"k_lr": 0.3118, "a_lr": -0.125, "k_B": 0.292, "a_B": 0.3271}
 
@@ -55,7 +55,8 @@ def main(argv=None) -> dict:
   budgets = sorted(edges)
   lines = [f"DeepSeek LLM (2024) Sec. 3.1 vs this sweep: {len(df)} GPT runs at {len(budgets)} budgets "
            f"({budgets[0]:.2g} .. {budgets[-1]:.2g} FLOPs), lrs {df['lr'].min():.3g} .. {df['lr'].max():.3g}, "
-           f"batch sizes {', '.join(str(int(b)) for b in sorted(df['batch_size'].unique()))} x {int(df['seq_len'].iloc[0])} tokens"]
+           f"batch sizes {', '.join(str(int(b)) for b in sorted(df['batch_size'].unique()))} "
+           f"x {int(df['seq_len'].iloc[0])} tokens"]
   if f is not None:
     lines += [f"  near-optimal band: runs within {100 * f['band']:g} % of their budget's best loss "
               f"({f['method']}: one band centre per budget)",

@@ -28,9 +28,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.laws import fit as fit_lib  # noqa: E402
-from scaling.laws import plot  # noqa: E402
+from experiments import common
+from scaling.laws import fit as fit_lib
+from scaling.laws import plot
 
 KAPLAN = {"alpha_N": 0.076, "N_c": 8.8e13, "alpha_C_min": 0.050, "C_c_min_PFdays": 3.1e8}
 

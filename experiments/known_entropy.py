@@ -19,9 +19,9 @@ import sys
 import ml_collections
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
-from scaling.data import pipeline  # noqa: E402
-from scaling.laws import plot  # noqa: E402
+from experiments import common
+from scaling.data import pipeline
+from scaling.laws import plot
 
 
 def truth(ladder: ml_collections.ConfigDict) -> dict:

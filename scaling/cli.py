@@ -3,6 +3,7 @@
 Configs are ml_collections files: `--config=configs/gpt.py:tiny --config.train.lr=1e-3`.
 """
 
+import logging as pylogging
 import os
 import re
 import sys
@@ -10,6 +11,8 @@ from typing import NoReturn
 
 from absl import flags, logging
 from ml_collections import config_flags
+
+from scaling import errors  # jax-free: the verbs import the rest when they run
 
 COMMANDS = {
     "train": "train one run: --config=configs/gpt.py:tiny --workdir=DIR",
@@ -58,6 +61,7 @@ def define_flags() -> flags.FlagValues:
   flags.DEFINE_integer("max_tokens", 200, "Tokens to generate.", flag_values=fv)
   flags.DEFINE_integer("seed", 0, "Sampling seed.", flag_values=fv)
   flags.DEFINE_bool("verbose", False, "Show library INFO logs (orbax, absl).", flag_values=fv)
+  flags.DEFINE_bool("quiet", False, "Only warnings from scaling itself (no per-run event lines).", flag_values=fv)
   flags.DEFINE_bool("watch", False, "status: refresh until every run has ended.", flag_values=fv)
   flags.DEFINE_float("every", 5.0, "status --watch: seconds between refreshes.", flag_values=fv)
   flags.DEFINE_enum("chip", "h100", ["h100", "h200", "a100", "v5e", "cpu"], "plan: the accelerator to budget for.",
@@ -70,6 +74,8 @@ def define_flags() -> flags.FlagValues:
                      flag_values=fv)
   flags.DEFINE_float("C", None, "predict: FLOPs; forecast at approach 3's compute-optimal (N, D).", flag_values=fv)
   flags.DEFINE_string("family", None, "predict: the family to forecast (when the sweep has several).", flag_values=fv)
+  flags.DEFINE_integer("holdout", 0, "predict: leave the K largest sizes out of the fit and forecast the largest "
+                       "(a backtest, scored at once).", flag_values=fv)
   flags.DEFINE_bool("score", False, "predict: score SWEEP_DIR's forecasts against its runs and print the ledger.",
                     flag_values=fv)
   for name, what in (("pue", "facility power / IT power"), ("price", "USD per device-hour"),
@@ -149,6 +155,7 @@ def fail(command: str, message: str) -> NoReturn:
 def _run(command: str, argv, fv: flags.FlagValues) -> None:
   # orbax / absl INFO lines drown the progress bar
   logging.set_verbosity(logging.INFO if fv.verbose else logging.WARNING)
+  pylogging.getLogger("scaling").setLevel(pylogging.WARNING if fv.quiet else pylogging.INFO)  # our own events
   if command in ("fit", "predict", "compare", "plot", "status"):
     d = _sweep_dir(argv)
   elif len(argv) > 1:
@@ -174,7 +181,10 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
     cfg = fv.config if fv.config is not None else _need(fv, "config", "a sweep config, e.g. configs/sweeps/gpt_ladder.py")
     # A config with a `finetune` section is a pretrain ladder followed by fine-tuning each member.
     entry = downstream.main if cfg.get("finetune") else runner.main
-    entry(cfg, _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder"), executor=fv.executor,
+    out = _need(fv, "sweep_dir", "a directory to write, e.g. sweeps/ladder")
+    if os.path.exists(out) and not os.path.isdir(out):
+      raise errors.ConfigError(f"sweep_dir: {out!r} is a file; allowed: a directory (new, or a sweep's to resume)")
+    entry(cfg, out, executor=fv.executor,
           workers=fv.workers, retry_failed=fv.retry_failed, reuse_from=tuple(fv.reuse_from))
   elif command == "status":
     from scaling.sweep import status  # reads files only: no jax
@@ -195,8 +205,10 @@ def _run(command: str, argv, fv: flags.FlagValues) -> None:
       print(ledger.format_table(ledger.score(d)), end="")
       return
     r = predict.predict(d, N=fv.N, D=fv.D, C=fv.C, law=fv.law if fv["law"].present else None, family=fv.family,
-                        x=fv.x, n_boot=fv.n_boot)
+                        x=fv.x, n_boot=fv.n_boot, holdout=fv.holdout)
     print(predict.format_forecast(r) + f"appended to {ledger.path(d)} as line {r['index']}")
+    if fv.holdout:  # a backtest: its runs exist, so score it now (next to the actual)
+      print(ledger.format_table(ledger.score(d)), end="")
   elif command == "compare":
     from scaling.laws import compare, plot, plot_compare
     base = _need(fv, "baseline", "a ladder name in the sweep (its sweep config's `ladders` key)")
@@ -242,7 +254,7 @@ def main() -> None:
     rest = fv(argv)
     if fv.config is not None:
       fv.config.get("family")  # a config file that failed to load raises here, not at parse time
-  except Exception as e:  # noqa: BLE001 (config files may raise anything; none of it is our bug)
+  except Exception as e:
     if os.environ.get("SCALING_TRACEBACK"):
       raise
     fail(command, flag_error(e, argv))
@@ -261,10 +273,8 @@ def main() -> None:
 
 
 def _is_user_error(e: BaseException) -> bool:
-  """ValueErrors from our validation name a field ('field: ...'); an OS error names its file."""
-  if isinstance(e, OSError):
-    return True
-  return bool(re.match(r"^[\w.\-\[\]<>]+: ", str(e)))
+  """Our validation raises errors.ConfigError (it names the field); an OS error names its file."""
+  return isinstance(e, (errors.ConfigError, OSError))
 
 
 if __name__ == "__main__":

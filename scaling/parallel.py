@@ -14,6 +14,8 @@ import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from scaling import errors
+
 MESH_AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")
 # Logical axis name (model annotations) -> mesh axes. Anything absent is replicated.
@@ -53,15 +55,15 @@ def mesh_shape(m: ml_collections.ConfigDict, n_devices: int) -> tuple[int, ...]:
   """Resolves -1 and checks the product against the device count (ValueError naming the axes)."""
   shape = [int(m.get(a, 1)) for a in MESH_AXES]
   if any(s == 0 or s < -1 for s in shape) or shape.count(-1) > 1:
-    raise ValueError(f"mesh: axes must be positive or a single -1, got "
+    raise errors.ConfigError(f"mesh: axes must be positive or a single -1, got "
                      f"{dict(zip(MESH_AXES, shape))}")
   if -1 in shape:
     known = math.prod(s for s in shape if s != -1)
     if n_devices % known:
-      raise ValueError(f"mesh: {dict(zip(MESH_AXES, shape))} does not divide {n_devices} devices")
+      raise errors.ConfigError(f"mesh: {dict(zip(MESH_AXES, shape))} does not divide {n_devices} devices")
     shape[shape.index(-1)] = n_devices // known
   if math.prod(shape) != n_devices:
-    raise ValueError(f"mesh: data*fsdp*tensor = {math.prod(shape)} ({dict(zip(MESH_AXES, shape))}) "
+    raise errors.ConfigError(f"mesh: data*fsdp*tensor = {math.prod(shape)} ({dict(zip(MESH_AXES, shape))}) "
                      f"but there are {n_devices} devices; allowed: products equal to {n_devices}")
   return tuple(shape)
 

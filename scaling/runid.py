@@ -10,7 +10,7 @@ import json
 from scaling import io
 
 # Fields that do not change what a run computes: a relaunch may differ in them without conflict.
-IGNORED = {"tags", "train.progress", "train.log_every", "train.eval_every", "train.checkpoint_every",
+IGNORED = {"tags", "train.progress", "train.log_every", "train.eval_every", "train.curve_points", "train.checkpoint_every",
            "train.keep_checkpoints", "train.peak_flops", "data.data_dir", "mesh"}
 # data.name='files:GLOB' options (scaling/data/files.py), in every config so the CLI can override them.
 FILES_DEFAULTS = {"text_field": "text", "holdout": "auto"}
@@ -19,6 +19,9 @@ ADDED_DEFAULTS = {**{f"data.{k}": v for k, v in FILES_DEFAULTS.items()}, "data.u
                   "train.decay_shape": "linear", "train.branch_from": "", "train.branch_step": 0,
                   "train.checkpoint_steps": [], "model.scan_layers": False, "model.remat": "none",
                   "model.parametrization": "sp", "model.base_width": 0, "model.base_head_dim": 0,
+                  "model.attention": "auto",
+                  # the GPT recipe fields (scaling/models/accounting.py RECIPE_DEFAULTS: the GPT-2 recipe)
+                  "model.norm": "layernorm", "model.mlp": "gelu", "model.qk_norm": False, "model.bias": True,
                   "family_file": ""}  # a built-in family (scaling/models/registry.py)
 
 

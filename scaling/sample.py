@@ -19,6 +19,7 @@ from scaling import models
 from scaling.data.tokenizer import get_tokenizer
 from scaling import config as config_lib
 from scaling.train import finetune
+from scaling import errors
 
 
 def sample_logits(logits_BxV: jax.Array, key: jax.Array, temperature: float, top_k: int) -> jax.Array:
@@ -34,9 +35,9 @@ def sample_logits(logits_BxV: jax.Array, key: jax.Array, temperature: float, top
 
 def _check(temperature: float, top_k: int, vocab_size: int) -> None:
   if not temperature >= 0:
-    raise ValueError(f"temperature: {temperature!r} not allowed; allowed: >= 0 (0 is greedy)")
+    raise errors.ConfigError(f"temperature: {temperature!r} not allowed; allowed: >= 0 (0 is greedy)")
   if not 0 <= top_k <= vocab_size:
-    raise ValueError(f"top_k: {top_k!r} not allowed; allowed: 0 (all) to vocab_size={vocab_size}")
+    raise errors.ConfigError(f"top_k: {top_k!r} not allowed; allowed: 0 (all) to vocab_size={vocab_size}")
 
 
 def make_generate(graphdef, n_new: int, temperature: float, top_k: int):
@@ -93,7 +94,7 @@ def load_model(workdir: str):
   """-> (model, config) of a GPT run, parameters from its newest checkpoint, on one device."""
   c = config_lib.run_config(workdir, field="workdir")
   if c.get("family") != "gpt":
-    raise ValueError(f"workdir: {workdir!r} is a {c.get('family')!r} run; allowed: a 'gpt' run")
+    raise errors.ConfigError(f"workdir: {workdir!r} is a {c.get('family')!r} run; allowed: a 'gpt' run")
   abstract = nnx.eval_shape(lambda: models.build("gpt", c.model, c.seed))
   graphdef, abs_state = nnx.split(abstract)
   dev = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -102,7 +103,7 @@ def load_model(workdir: str):
   step, params = finetune.restore_params(workdir, want, field="workdir")
   missing = len(jax.tree.leaves(want)) - len(jax.tree.leaves(params))
   if missing:
-    raise ValueError(f"workdir: the checkpoint at step {step} lacks {missing} of the model's parameters")
+    raise errors.ConfigError(f"workdir: the checkpoint at step {step} lacks {missing} of the model's parameters")
   nnx.replace_by_pure_dict(abs_state, params)
   return nnx.merge(graphdef, abs_state), c
 
@@ -111,14 +112,14 @@ def sample_run(workdir: str, *, prompt: str = "", temperature: float = 1.0, top_
                max_tokens: int = 200, seed: int = 0) -> str:
   """The prompt followed by up to `max_tokens` sampled tokens, decoded to text."""
   if not isinstance(max_tokens, int) or max_tokens < 1:
-    raise ValueError(f"max_tokens: {max_tokens!r} not allowed; allowed: a positive integer")
+    raise errors.ConfigError(f"max_tokens: {max_tokens!r} not allowed; allowed: a positive integer")
   model, c = load_model(workdir)
   _check(temperature, top_k, c.model.vocab_size)
   tok = get_tokenizer(c.data.get("tokenizer", "byte"))
   prompt_P = np.concatenate([[tok.eos_id], tok.encode(prompt)]).astype(np.int32)
   room = c.model.max_len - len(prompt_P)
   if room < 1:
-    raise ValueError(f"prompt: {len(prompt_P) - 1} tokens leave no room in model.max_len={c.model.max_len}; "
+    raise errors.ConfigError(f"prompt: {len(prompt_P) - 1} tokens leave no room in model.max_len={c.model.max_len}; "
                      f"allowed: at most {c.model.max_len - 2} tokens")
   n_new = min(max_tokens, room)
   new_N = generate(model, prompt_P[None], n_new, key=jax.random.key(seed), temperature=temperature,

@@ -40,7 +40,8 @@ def _reference(tokens, V, n, min_count, discount, fixed=0.75):
       D[k] = tuple(min(max(x, 1e-3), j) for j, x in zip((1, 2, 3), d))
     else:
       D[k] = (0.75,) * 3
-  disc = lambda k, c: 0.0 if c == 0 else max(c - D[k][min(c, 3) - 1], 0.0)
+  def disc(k, c):
+    return 0.0 if c == 0 else max(c - D[k][min(c, 3) - 1], 0.0)
   denom = {k: collections.Counter() for k in range(1, n + 1)}
   mass = {k: collections.Counter() for k in range(1, n + 1)}
   for k in range(1, n + 1):

@@ -11,9 +11,9 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "scaling")  # the install
 
 def test_help_lists_commands():
   out = subprocess.run([SCRIPT, "--help"], capture_output=True, text=True, check=True).stdout
-  for command in ("train", "sweep", "status", "plan", "fit", "compare", "plot", "sample", "baselines"):
+  for command in ("train", "sweep", "status", "plan", "fit", "predict", "compare", "plot", "sample", "baselines"):
     assert f"  {command} " in out
-  assert set(cli.COMMANDS) == {"train", "sweep", "status", "plan", "fit", "compare", "plot", "sample", "baselines"}
+  assert set(cli.COMMANDS) == {"train", "sweep", "status", "plan", "fit", "predict", "compare", "plot", "sample", "baselines"}
 
 
 def test_unknown_command():

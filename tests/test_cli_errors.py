@@ -53,6 +53,8 @@ CASES = [
     (["train", *NANO, "--workdir=OUT", "--config.train.schedule=wsd", "--config.train.warmup_steps=0",
       "--config.train.steps=10", "--config.train.branch_from=NO_TRUNK", "--config.train.branch_step=8"],
      "train.branch_from"),
+    (["train", *NANO, "--workdir=OUT", "--config.data.holdout=2.0"], "data.holdout"),
+    (["sweep", "--config=configs/sweeps/gpt_ladder.py", "--sweep_dir=NOTSWEEP/notes.txt"], "sweep_dir"),
 ]
 
 
@@ -105,3 +107,13 @@ def test_mistake_through_the_console_script(tmp_path, data_dir, case):
   env = dict(os.environ, SCALING_DATA_DIR=data_dir, JAX_PLATFORMS="cpu")
   p = subprocess.run([SCRIPT, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   _check(p.returncode, p.stderr, args, names, out, not_sweep)
+
+
+def test_user_errors_are_a_type_not_a_message():
+  """The CLI's one-line rule keys on errors.ConfigError (field, problem, allowed as attributes), not on the text:
+  a ValueError from a bug that happens to read 'x: y' is not mistaken for the user's."""
+  from scaling import errors
+  e = errors.ConfigError("train.lr: got -1; allowed: a number > 0")
+  assert (e.field, e.problem, e.allowed) == ("train.lr", "got -1", "a number > 0")
+  assert cli._is_user_error(e) and isinstance(e, ValueError)
+  assert not cli._is_user_error(ValueError("train.lr: looks like ours, but is not"))

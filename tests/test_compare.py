@@ -109,7 +109,7 @@ def test_shared_E_is_the_narrower_honest_choice_on_planted_data():
     assert _covers(r["top"]["ci"], 2.0), (r["law"], r["top"])
   assert shared["candidate"]["params"]["E"] == shared["baseline"]["params"]["E"]
   assert separate["candidate"]["params"]["E"] != separate["baseline"]["params"]["E"]
-  width = lambda r: r["top"]["ci"][1] / r["top"]["ci"][0]  # noqa: E731
+  width = lambda r: r["top"]["ci"][1] / r["top"]["ci"][0]
   assert width(shared) < width(separate)
 
 

@@ -58,7 +58,7 @@ def test_cooldown_configs_expand_to_the_same_grid_three_ways(data_dir):
     assert grids["branches"] == grids["wsd"] == grids["cosine"]
   for v in ("branches", "cosine"):
     ladders.validate(common.sweep_config("cooldown", f"full,{v}"))
-  with pytest.raises(ValueError, match="config arg: variant"):
+  with pytest.raises(ValueError, match="config argument ',linear' for cooldown.py"):
     common.sweep_config("cooldown", ",linear")
 
 

@@ -53,7 +53,8 @@ def test_load_pretrained_copies_body_keeps_fresh_head_and_optimizer(small_run):
   ck = checkpoint.Checkpointer(small_run)
   saved = ck.manager.restore(max(ck.manager.all_steps()))["params"]
   ck.close()
-  key = lambda path: jax.tree_util.keystr(path).replace("'", "")  # list indices: int here, str on disk
+  def key(path):  # list indices: int here, str on disk
+    return jax.tree_util.keystr(path).replace("'", "")
   unused = {key(p): np.asarray(v) for p, v in jax.tree_util.tree_flatten_with_path(saved)[0]}
   for (path, v), f, sh in zip(jax.tree_util.tree_flatten_with_path(loaded["params"])[0], jax.tree.leaves(fresh),
                               jax.tree.leaves(shardings["params"])):
@@ -162,9 +163,10 @@ def test_pretrained_beats_scratch(ladder):
   0.0625). Not a machine-tuned margin: re-measured 2026-12-02 (AMD EPYC) 0.139 / 0.132 vs 0.113 / 0.120,
   and both fine-tunes redone on a 2-device mesh (same data and init, another gradient summation order)
   moved each balanced accuracy by < 0.001 although their validation losses moved by 0.014 and 0.074;
-  the closest margin, the test split's 0.011, is ten times that. Loss is not compared: module_cls holds out whole files, so validation's class mix differs from
-  train's and every fine-tune's validation cross-entropy sits near ln 16 = 2.77 (2.75-2.92 along training,
-  either init); which init came out lower flipped with float-level changes to the model code."""
+  the closest margin, the test split's 0.011, is ten times that. Loss is not compared: module_cls holds out whole
+  files, so validation's class mix differs from train's and every fine-tune's validation cross-entropy sits
+  near ln 16 = 2.77 (2.75-2.92 along training, either init); which init came out lower flipped with
+  float-level changes to the model code."""
   d, df = ladder
   ft = df[(df["stage"] == "finetune") & df["run_id"].str.contains("d64")].set_index("init")
   val = {init: finetune.evaluate(os.path.join(d, "finetune", "runs", ft.loc[init, "run_id"]), "validation",

@@ -9,6 +9,7 @@ import ml_collections
 import pytest
 
 from scaling.sweep import ladders, plan
+from scaling.train import budget
 from scaling.train import fit_memory, loop, memory
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +37,7 @@ def _as_written(s) -> ml_collections.ConfigDict:
 
 def _target(c, devices: int = 8) -> fit_memory.Target:
   """A device with room for the as-written member's estimate / 1.5: it does not fit as written."""
-  return fit_memory.Target("test", fit_memory.need(c, ladders.shapes(c), devices) / 1.5 / memory.HEADROOM, "test",
+  return fit_memory.Target("test", fit_memory.need(c, budget.shapes(c), devices) / 1.5 / memory.HEADROOM, "test",
                            devices)
 
 
@@ -56,7 +57,7 @@ def test_a_member_that_does_not_fit_gets_accum_steps_and_then_passes_the_preflig
   (_, fitted), = ladders.expand(s, fit=t)
   assert fitted.train.accum_steps == 2 and fitted.model.remat == "none"  # the cheapest: no recompute
   assert fitted.tags.memory_fit == "accum 2 (test)"
-  assert fit_memory.need(fitted, ladders.shapes(fitted), 8) <= memory.HEADROOM * t.capacity
+  assert fit_memory.need(fitted, budget.shapes(fitted), 8) <= memory.HEADROOM * t.capacity
   b = _preflight(fitted, t, monkeypatch)
   assert 0 < b["memory"]["peak"] <= memory.HEADROOM * t.capacity
 

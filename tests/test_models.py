@@ -109,7 +109,8 @@ def test_mesh_and_batch_validation():
   with pytest.raises(ValueError, match="mesh: data\\*fsdp\\*tensor = 3"):
     config.validate(c, 8)
   c = bad("data.batch_size", 12)
-  with pytest.raises(ValueError, match="data.batch_size: the \\(micro-\\)batch 12 is not divisible by the data axes data\\*fsdp=8"):
+  with pytest.raises(ValueError,
+                     match="data.batch_size: the \\(micro-\\)batch 12 is not divisible by the data axes data\\*fsdp=8"):
     config.validate(c, 8)
 
 
@@ -157,13 +158,9 @@ def test_attention_uses_cudnn_on_gpu_and_matches_xla():
   q, k, v, g = (jnp.asarray(r.normal(size=(2, 256, 4, 64)), jnp.bfloat16) for _ in range(4))
 
   def run(impl):
-    layers.ATTENTION_IMPL = impl
-    try:
-      f = jax.jit(lambda *a: jax.vjp(lambda *b: layers.attention(*b, is_causal=True), *a)[1](g))
-      fwd = jax.jit(lambda *a: layers.attention(*a, is_causal=True))
-      return fwd.lower(q, k, v).as_text(), (fwd(q, k, v), *f(q, k, v))
-    finally:
-      layers.ATTENTION_IMPL = "auto"
+    f = jax.jit(lambda *a: jax.vjp(lambda *b: layers.attention(*b, is_causal=True, impl=impl), *a)[1](g))
+    fwd = jax.jit(lambda *a: layers.attention(*a, is_causal=True, impl=impl))
+    return fwd.lower(q, k, v).as_text(), (fwd(q, k, v), *f(q, k, v))
 
   hlo_auto, ours = run("auto")
   hlo_xla, ref = run("xla")

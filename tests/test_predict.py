@@ -91,7 +91,8 @@ def test_predictive_interval_covers_a_planted_4x_larger_run():
       inside += r["lo"] <= actual <= r["hi"]
       widths.append(r["hi"] / r["lo"] - 1)
   assert inside >= 16
-  assert np.median(widths) < 0.3  # an interval, not "anything goes": median 7.5 % of the loss measured here (2-core x86 VM, 2026-12-03)
+  # An interval, not "anything goes": median 7.5 % of the loss measured here (2-core x86 VM, 2026-12-03).
+  assert np.median(widths) < 0.3
 
 
 def _cli(*args):
@@ -121,3 +122,20 @@ def test_bad_input_is_one_line_naming_the_field_exit_2(tmp_path, args, field):
   assert len(lines) == 1 and lines[0].startswith(f"scaling predict: {field}: "), p.stderr
   assert "allowed" in lines[0]
   assert not os.path.exists(ledger.path(d))
+
+
+def test_holdout_backtests_the_largest_size_and_the_ledger_scores_it(tmp_path):
+  """--holdout=1: the largest size is left out of the fit, forecast from the 4 smaller ones, and scored at once
+  against its own runs (which the fit never saw)."""
+  d = str(tmp_path)
+  write_ladder(d, sigma=0.003)
+  r = predict.predict(d, holdout=1, n_boot=100)
+  assert r["N"] == pytest.approx(SIZES[-1]) and len(r["runs"]) == 12  # 4 sizes x 3 seeds
+  assert not any(f"N{SIZES[-1]:.4g}-" in x for x in r["runs"])
+  assert any(n.startswith("backtest:") for n in r["notes"])
+  (scored,) = ledger.score(d)
+  assert scored["actual"] == pytest.approx(np.mean([x["eval_loss"] for x in (
+      io.read_json(os.path.join(d, "runs", f"gpt-N{SIZES[-1]:.4g}-s{s}", "result.json")) for s in range(3))]))
+  assert scored["inside"] == (r["lo"] <= scored["actual"] <= r["hi"])
+  with pytest.raises(ValueError, match="^holdout: 4 of 5 sizes"):
+    predict.predict(d, holdout=4, record=False)

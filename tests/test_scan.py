@@ -70,7 +70,7 @@ def test_scanned_and_rematerialized_match_unrolled(family, make, inputs):
   assert stacked.shape[0] == (2 if family == "gpt" else 1)  # one stacked tensor, layers leading
   l_u, gr_u = _loss_and_grads(g_u, p_u, x)
   gr_u = stack.to_layout(gr_u, True)
-  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)  # noqa: E731
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
   l_s, gr_s = _loss_and_grads(g_s, p_s, x)
   close(l_s, l_u)
   jax.tree.map(close, gr_s, gr_u)

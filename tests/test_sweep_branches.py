@@ -137,7 +137,7 @@ def test_a_branch_is_held_until_its_trunk_commits_its_step(tmp_path):
   trunk.mkdir(parents=True)
   br.mkdir()
   cfg = {"train": {"branch_from": "../trunk", "branch_step": 8}}
-  held = lambda retry=False, attempted=(): runner._state(str(br), retry, set(attempted), 30.0, lambda d: False, cfg)  # noqa: E731
+  held = lambda retry=False, attempted=(): runner._state(str(br), retry, set(attempted), 30.0, lambda d: False, cfg)
   assert held() == "held"  # trunk running (or not started): wait
   (trunk / "checkpoints" / "8").mkdir(parents=True)
   assert held() == "held"  # orbax step without its data state is not committed yet

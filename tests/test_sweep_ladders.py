@@ -76,14 +76,14 @@ def test_isoflop_grid_flops_within_5_percent_of_budget(data_dir):
     by_budget.setdefault(c.tags.budget, []).append(c)
     assert c.train.flops == c.tags.budget and f"C{ladders.fmt(c.tags.budget)}" in run_id
   assert len(by_budget) >= 3
-  for budget, cs in by_budget.items():
-    assert len({c.size for c in cs}) >= 5, budget
+  for C, cs in by_budget.items():
+    assert len({c.size for c in cs}) >= 5, C
     for c in cs:
       # The exact FLOPs the loop will train for (accounting x planned steps), not 6 N D.
-      assert abs(budget.plan(c)["flops"] / budget - 1) < 0.05
+      assert abs(budget.plan(c)["flops"] / C - 1) < 0.05
     # Sizes bracket the expected optimum N* = sqrt(C / 120).
     n = sorted(accounting.params("gpt", c.model)["nonembed"] for c in cs)
-    assert n[0] < math.sqrt(budget / 120) < n[-1]
+    assert n[0] < math.sqrt(C / 120) < n[-1]
 
 
 def test_budget_shapes_are_the_loaders(data_dir):
@@ -256,7 +256,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
   s.overrides.data.batch_size = 4
   df = runner.run_sweep(s, str(tmp_path), progress=False)
   assert len(df) == 2 and (df["status"] == "failed").all()
-  assert df["error"].str.startswith("ValueError: data.batch_size:").all()
+  assert df["error"].str.startswith("ConfigError: data.batch_size:").all()
   assert "failed" in runner.summary(df)
 
 

@@ -13,7 +13,7 @@ def curve(d, run_id, key):
   return [(r["step"], r[key]) for r in rows if key in r]
 
 
-def test_packed_runs_match_separate_runs(tmp_path, env):  # noqa: F811
+def test_packed_runs_match_separate_runs(tmp_path, env):
   kw = dict(seeds=(0, 1), lr_multipliers=(1.0, 0.5))
   packed_dir, single_dir = str(tmp_path / "packed"), str(tmp_path / "single")
   p = sweep(env, write_config(tmp_path / "packed.py", pack=4, **kw), packed_dir)

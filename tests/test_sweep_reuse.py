@@ -10,7 +10,7 @@ import pytest
 
 from experiments import common
 from scaling import io, runid
-from scaling.sweep import ladders, results, reuse, runner, worker
+from scaling.sweep import ladders, results, reuse, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALING = os.path.join(os.path.dirname(sys.executable), "scaling")
@@ -48,7 +48,7 @@ def test_equal_configs_are_copied_in_with_this_sweeps_tags(tmp_path):
   assert r["reused_from"] == s and r["tags"]["sweep"] == "known_entropy_smoke" and r["eval_loss"] == 1.5
   assert runid.config_diff(io.read_json(os.path.join(d, "config.json")), runs[0][1]) == []
   # Checkpoints are hard links (no second copy); logs are copies (an append here must not reach the source).
-  inode = lambda *p: os.stat(os.path.join(*p)).st_ino  # noqa: E731
+  inode = lambda *p: os.stat(os.path.join(*p)).st_ino
   assert inode(d, "checkpoints", "24", "blob") == inode(s, "checkpoints", "24", "blob")
   assert inode(d, "metrics.jsonl") != inode(s, "metrics.jsonl")
   assert io.read_json(os.path.join(s, "config.json"))["tags"]["sweep"] == "other"  # the source is untouched

@@ -209,7 +209,6 @@ def test_sweep_killed_at_every_phase_trains_each_run_once(tmp_path, env):
 
 def test_config_diff_treats_fields_added_later_at_their_default_as_unchanged():
   from scaling import config as config_lib
-  from scaling.sweep import worker
   new = config_lib.base("gpt", "nano").to_dict()
   old = {**new, "data": {k: v for k, v in new["data"].items() if k not in config_lib.FILES_DEFAULTS}}
   assert runid.config_diff(old, new) == []  # a run written before data.text_field existed

@@ -150,7 +150,8 @@ def test_impossible_run_is_refused_before_anything(tmp_path, data_dir, monkeypat
   c = tiny(steps=2)
   c.model.max_len = 100_000
   c.data.seq_len = 100_000
-  with pytest.raises(ValueError, match=r"^memory: the train step needs .* per device \(analytic estimate.*; allowed: a smaller data.batch_size"):
+  with pytest.raises(ValueError, match=r"^memory: the train step needs .* per device \(analytic estimate.*; "
+                                       r"allowed: a smaller data.batch_size"):
     loop.train(c, str(tmp_path / "big"))
   assert not (tmp_path / "big").exists()
 
@@ -287,3 +288,15 @@ def test_cli_reports_bad_config_in_one_line(tmp_path, data_dir):
   assert out.returncode != 0
   assert out.stderr.strip().splitlines()[-1] == (
       "scaling train: model.d_model: 32 is not divisible by model.n_heads=3; allowed n_heads: divisors of 32")
+
+
+def test_curve_points_log_held_out_loss_on_fixed_windows(tmp_path, data_dir):
+  """train.curve_points=4 over 8 steps: held-out rows at steps 2, 4, 6 and the final one at 8, each on the same
+  windows (an eval of the final params on those windows gives the final row's loss exactly); training is
+  unchanged by the evals (same final params and loss as a run without them)."""
+  plain = loop.train(tiny(steps=8), str(tmp_path / "plain"))
+  r = loop.train(tiny(steps=8, train__curve_points=4), str(tmp_path / "curves"))
+  rows = [x for x in io.read_jsonl(str(tmp_path / "curves" / "metrics.jsonl")) if "eval_loss" in x]
+  assert [x["step"] for x in rows] == [2, 4, 6, 8]
+  assert rows[-1]["eval_loss"] == r["eval_loss"] == plain["eval_loss"] and r["train_loss"] == plain["train_loss"]
+  assert rows[0]["eval_loss"] > rows[-1]["eval_loss"]  # a learning curve: the nano model learns in 8 steps

@@ -16,51 +16,40 @@ cosine to 10 %, weight decay 0.1.
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
+
+VARIANTS = ("", "smoke", "full")
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  s = ladders.defaults()
+  scale = variants.check(arg, VARIANTS, __file__)
+  s = ladders.defaults()  # warmup 5 %, cosine to 10 %, weight decay 0.1 and 'full''s lr rule are defaults()'
   s.name = "chinchilla" + (f"_{scale}" if scale else "")
-  s.kind, s.family = "isoflop", "gpt"
-  s.tokens_per_param = 20.0
-  s.flops_tolerance = 0.05
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = (3e-3, 128, 1.0) if scale == "full" else (8e-3, 128, 0.0)
-  s.rule.warmup_frac = 0.05
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1)
+  s.kind = "isoflop"
   if scale == "full":
     s.budgets = (1e18, 2.5e18, 6e18, 1.5e19, 4e19, 1e20)
-    s.sizes_per_budget, s.spread = 9, 4.0
-    s.rule.batch_size, s.rule.batch_params, s.rule.batch_exponent = 256, 1e8, 0.5
-    s.rule.batch_min, s.rule.batch_max = 16, 1024
-    data = dict(name="stdlib", seq_len=1024, batch_size=256)
-    train.update(eval_batches=32, eval_every=2000, log_every=100, checkpoint_every=2000)
-    s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16"))
-    ladders.slurm_gpus(s)
-  elif scale == "smoke":
+    s.sizes_per_budget = 9
+    return variants.gpu_scale(variants.growing_batch(s), eval_batches=32, eval_every=2000, log_every=100,
+                              checkpoint_every=2000)
+  s.rule.lr, s.rule.lr_exponent = 8e-3, 0.0
+  if scale == "smoke":
     s.budgets = (1.5e9, 3e9)
     s.tokens_per_param = 5.0  # N* ~ 1e4 at a budget of a few dozen steps (the grid's smallest rungs)
     s.sizes_per_budget, s.spread = 3, 3.0
     s.flops_tolerance = 0.25  # a handful of steps: rounding to whole steps misses C by more than 5 %
-    data = dict(name="stdlib", seq_len=32, batch_size=32)
-    train.update(eval_batches=2, log_every=5, peak_flops=1e11)
+    s.overrides.data = ml_collections.ConfigDict(dict(seq_len=32))
+    s.overrides.train = ml_collections.ConfigDict(dict(eval_batches=2, log_every=5, peak_flops=1e11))
     s.executor.compile_cache = ""
-  elif scale == "":
-    # Measured with r = 20, batch 32 and budgets 1.5e11 .. 1.8e12: the smallest size won at every budget
-    # but the largest (N* = sqrt(C / 120) sat 3-4x above the optimum: C counts embedding and attention
-    # FLOPs that 6N omits, and runs of 28-150 steps had not left the loss plateau), so no IsoFLOP curve
-    # had an interior minimum and approach 2 could not be fitted. Approach 1 on those runs put D/N at
-    # 50-200: centre the grid on r = 100, and halve the batch so short budgets still get hundreds of steps.
-    s.budgets = (2.5e11, 6e11, 1.5e12)
-    s.tokens_per_param = 100.0
-    s.sizes_per_budget, s.spread = 6, 5.0  # 6 targets over [N*/5, 5 N*] land on 5 distinct rungs per budget
-    data = dict(name="stdlib", seq_len=128, batch_size=16)
-    train.update(eval_batches=8, eval_every=50, log_every=10, checkpoint_every=200)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
-    ladders.cpu_pool(s)
-  else:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
-  s.overrides.data = ml_collections.ConfigDict(data)
-  s.overrides.train = ml_collections.ConfigDict(train)
-  return s
+    return s
+  # Measured with r = 20, batch 32 and budgets 1.5e11 .. 1.8e12: the smallest size won at every budget
+  # but the largest (N* = sqrt(C / 120) sat 3-4x above the optimum: C counts embedding and attention
+  # FLOPs that 6N omits, and runs of 28-150 steps had not left the loss plateau), so no IsoFLOP curve
+  # had an interior minimum and approach 2 could not be fitted. Approach 1 on those runs put D/N at
+  # 50-200: centre the grid on r = 100, and halve the batch so short budgets still get hundreds of steps.
+  s.budgets = (2.5e11, 6e11, 1.5e12)
+  s.tokens_per_param = 100.0
+  s.sizes_per_budget, s.spread = 6, 5.0  # 6 targets over [N*/5, 5 N*] land on 5 distinct rungs per budget
+  s.overrides.data = ml_collections.ConfigDict(dict(batch_size=16))
+  s.overrides.train = ml_collections.ConfigDict(dict(eval_every=50, checkpoint_every=200))
+  s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
+  return ladders.cpu_pool(s)

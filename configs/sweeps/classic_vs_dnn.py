@@ -21,8 +21,10 @@ image dataset for more).
 import ml_collections
 
 from scaling.baselines import run as baseline_run
-from scaling.sweep import ladders
+from scaling.data import pipeline
+from scaling.sweep import ladders, variants
 
+VARIANTS = ("", "smoke", "full")
 CLASSIC = tuple(baseline_run.CLASSIC_LADDERS)
 FAMILIES = CLASSIC + ("dnn",)
 EPOCHS = {"": 60, "smoke": 5, "full": 100}
@@ -36,7 +38,6 @@ def train_examples(scale: str) -> list[int | None]:
 
 def num_train() -> int:
   """Rows in the full training split: an epoch of the full set, and its `train_examples` tag."""
-  from scaling.data import pipeline
   info = pipeline.dataset_info(ml_collections.ConfigDict(
       dict(name="digits", task="classify", seq_len=128, batch_size=64, tokenizer="byte", data_dir="")))
   return int(info["num_examples"]["train"])
@@ -44,23 +45,20 @@ def num_train() -> int:
 
 def _ladder(family: str, n: int | None, scale: str) -> ml_collections.ConfigDict:
   s = ladders.defaults()
-  s.kind, s.family = "params", family
+  s.family = family
   if family != "dnn":
     sizes = baseline_run.CLASSIC_LADDERS[family]
     s.sizes = tuple(sizes[::2] if scale == "smoke" and len(sizes) > 2 else sizes)
     s.tokens = n or 0  # a baseline's budget is data.train_examples (0: all rows)
     return s
-  s.task = "classify"
+  s.task = "classify"  # data: digits
   s.param_count = "total"  # an MLP classifier has no embedding: N is every parameter
   s.sizes = DNN_SIZES[scale][-1:] if scale == "smoke" and n else DNN_SIZES[scale]
-  data = dict(name="digits", task="classify", batch_size=64)
-  if n:
-    data["train_examples"] = n
   rows = n or num_train()
   s.tokens = EPOCHS[scale] * rows  # classification budgets count examples
-  s.rule.lr, s.rule.width, s.rule.lr_exponent, s.rule.warmup_frac = 3e-3, 128, 1.0, 0.05
-  s.overrides.data = ml_collections.ConfigDict(data)
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=1.0, eval_batches=8, log_every=20)
+  # the rule above (3e-3 x 128 / width, warmup 5 %) and cosine to 10 % are defaults()'
+  s.overrides.data = ml_collections.ConfigDict(dict(batch_size=64, **({"train_examples": n} if n else {})))
+  train = dict(weight_decay=1.0, log_every=20)
   if scale == "smoke":
     train.update(peak_flops=1e11)  # no peak-FLOP/s measurement per run
   s.overrides.train = ml_collections.ConfigDict(train)
@@ -69,9 +67,7 @@ def _ladder(family: str, n: int | None, scale: str) -> ml_collections.ConfigDict
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  if scale not in EPOCHS:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  scale = variants.check(arg, VARIANTS, __file__)
   s = ladders.defaults()
   s.name = "classic_vs_dnn" + (f"_{scale}" if scale else "")
   for fam in FAMILIES:

@@ -16,46 +16,39 @@ arg = '<scale>,<variant>': scale '' | 'smoke' | 'full'; variant
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
-VARIANTS = ("branches", "wsd", "cosine")
+SCALES, SCHEDULES = ("", "smoke", "full"), ("branches", "wsd", "cosine")
+VARIANTS = tuple(scale + v for scale in SCALES for v in ("", *(f",{x}" for x in SCHEDULES)))
 
 
 def get_config(arg: str = ""):
-  scale, _, variant = arg.partition(",")
+  scale, _, variant = variants.check(arg, VARIANTS, __file__).partition(",")
   variant = variant or "branches"
-  if variant not in VARIANTS:
-    raise ValueError(f"config arg: variant {variant!r}; allowed: {', '.join(VARIANTS)}")
   s = ladders.defaults()
   s.name = f"cooldown_{variant}" + (f"_{scale}" if scale else "")
-  s.kind, s.family = "grid", "gpt"
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 8e-3, 128, 0.0
-  train = dict(min_lr_ratio=0.1, weight_decay=0.1, decay_frac=0.2, decay_shape="1-sqrt",
-               schedule="cosine" if variant == "cosine" else "wsd")
+  s.kind = "grid"
+  if variant == "branches":
+    s.branch, s.cooldown_shape = "cooldown", "1-sqrt"
+  # cosine to 10 %, weight decay 0.1 and a cool-down over 20 % are the run defaults
+  train = dict(decay_shape="1-sqrt", schedule="cosine" if variant == "cosine" else "wsd")
   if scale == "full":
     s.sizes, s.token_budgets = ladders.logspace(1e7, 1e8, 4), ladders.logspace(1e9, 1.6e10, 5)
-    s.rule.lr, s.rule.lr_exponent, s.rule.warmup_steps = 3e-3, 1.0, 200
-    data = dict(name="stdlib", seq_len=1024, batch_size=256)
-    train.update(eval_batches=32, log_every=100, checkpoint_every=2000)
-    s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16", pos="rope"))
-    ladders.slurm_gpus(s)
-  elif scale == "smoke":
+    s.rule.warmup_steps = 200
+    variants.gpu_scale(s, **train, eval_batches=32, log_every=100, checkpoint_every=2000)
+    s.overrides.model.pos = "rope"
+    return s
+  s.rule.lr, s.rule.lr_exponent = 8e-3, 0.0
+  if scale == "smoke":
     s.sizes, s.token_budgets = (3e3, 1.2e4), (2560, 5120, 10240)
     s.rule.warmup_steps = 2
-    data = dict(name="stdlib", seq_len=32, batch_size=8)
-    train.update(eval_batches=2, log_every=5, peak_flops=1e11)
+    s.overrides.data = ml_collections.ConfigDict(dict(seq_len=32, batch_size=8))
+    s.overrides.train = ml_collections.ConfigDict(dict(train, eval_batches=2, log_every=5, peak_flops=1e11))
     s.executor.compile_cache = ""
-  elif scale == "":
-    s.sizes, s.token_budgets = (1.2e4, 3e4, 8e4), ladders.logspace(5e5, 4e6, 4)
-    s.rule.warmup_steps = 12
-    data = dict(name="stdlib", seq_len=128, batch_size=16)
-    train.update(eval_batches=16, log_every=10)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
-    ladders.cpu_pool(s)
-  else:
-    raise ValueError(f"config arg: scale {scale!r}; allowed: '', 'smoke', 'full'")
-  if variant == "branches":
-    s.branch, s.cooldown_frac, s.cooldown_shape = "cooldown", 0.2, "1-sqrt"
-  s.overrides.data = ml_collections.ConfigDict(data)
-  s.overrides.train = ml_collections.ConfigDict(train)
-  return s
+    return s
+  s.sizes, s.token_budgets = (1.2e4, 3e4, 8e4), ladders.logspace(5e5, 4e6, 4)
+  s.rule.warmup_steps = 12
+  s.overrides.data = ml_collections.ConfigDict(dict(batch_size=16))
+  s.overrides.train = ml_collections.ConfigDict(dict(train, eval_batches=16))
+  s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
+  return ladders.cpu_pool(s)

@@ -17,7 +17,7 @@ cool-down over the last 20 %, so the two agree. U is a whole number of steps (20
           U = 1e5, 2e5, 4e5 tokens (x 2048 / 2000) for 1, 2, 4, 8, 16 epochs (and 32 for the smallest U).
           34 runs (6 trunks, 28 branches), 29.7M tokens trained: grid 14.1M (trunks 9.6M + cool-downs
           4.5M), U ladders 15.6M. Measured 2026-12-02 on the 2-core box: the U ladders 12.5 min under
-          load ~6 (the grid was the cooldown experiment's, adopted); README has the results.
+          load ~6 (the grid was the cooldown experiment's, adopted); docs/data_constrained.md has the results.
   'smoke' grid 2 tiny sizes x 3 budgets (cooldown.py's smoke), main size 3e3 on 2 U x 1, 2, 4 epochs (tests).
   'full'  grid 4 sizes 1e7 .. 1e8 x 5 budgets 1e9 .. 1.6e10 (1024-token context), main size ~2.2e7 on
           U = 2^26, 2^28, 2^30 tokens x 1 .. 16 epochs (GPUs; use a corpus of > 1.1e9 training tokens).
@@ -28,9 +28,9 @@ import os
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
-SCALES = ("", "smoke", "full")
+VARIANTS = ("", "smoke", "full")
 # scale -> (main size, {U: epochs}); U a multiple of the grid's tokens per step.
 MAIN = {
     "": ("3e4", {102400: (1, 2, 4, 8, 16, 32), 204800: (1, 2, 4, 8, 16), 409600: (1, 2, 4, 8, 16)}),
@@ -48,9 +48,7 @@ def _cooldown_grid(scale: str) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  if scale not in SCALES:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  scale = variants.check(arg, VARIANTS, __file__)
   grid = _cooldown_grid(scale)
   s = ladders.defaults()
   s.name = "data_constrained" + (f"_{scale}" if scale else "")

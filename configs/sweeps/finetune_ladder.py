@@ -13,22 +13,17 @@ pretrained with. Headline metric: balanced accuracy on the test split (see scali
 
 import ml_collections
 
-from scaling.sweep import downstream, ladders
+from scaling.sweep import downstream, ladders, variants
+
+VARIANTS = ("",)
 
 
 def get_config(arg: str = ""):
-  s = ladders.defaults()
+  variants.check(arg, VARIANTS, __file__)
+  s = ladders.defaults()  # the gpt_ladder rule is defaults()'
   s.name = "finetune_ladder"
-  s.kind, s.family = "params", "gpt"
   s.sizes = ladders.logspace(1.5e4, 3e5, 4)
-  s.param_count = "nonembed"
-  s.tokens_per_param = 20.0
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
-  s.rule.warmup_frac = 0.05
-  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=128, batch_size=32))
-  s.overrides.train = ml_collections.ConfigDict(dict(
-      schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=32, log_every=10))
-  s.executor.kind = "local"
+  s.overrides.train = ml_collections.ConfigDict(dict(eval_batches=32))
   s.finetune = downstream.defaults()
   s.finetune.lr_ratio = 0.5
   s.finetune.overrides.data = ml_collections.ConfigDict(dict(task="module_cls", seq_len=128, batch_size=32))

@@ -26,30 +26,27 @@ many small steps: the batch grid reaches down to one sequence. DeepSeek's B_opt 
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
+VARIANTS = ("", "smoke", "full")
 LR = 1.6e-2
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  if scale not in ("", "smoke", "full"):
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
-  s = ladders.defaults()
+  scale = variants.check(arg, VARIANTS, __file__)
+  s = ladders.defaults()  # warmup 5 %, cosine to 10 %, weight decay 0.1
   s.name = "hparam_scaling" + (f"_{scale}" if scale else "")
-  s.kind, s.family = "isoflop", "gpt"
+  s.kind = "isoflop"
   s.sizes_per_budget, s.spread = 1, 1.0  # one model per budget, at N*
-  s.tokens_per_param = 400.0
-  s.rule.lr, s.rule.lr_exponent, s.rule.warmup_frac = LR, 0.0, 0.05  # one lr grid for every budget
+  s.rule.lr, s.rule.lr_exponent = LR, 0.0  # one lr grid for every budget
   s.lr_multipliers = tuple(2.0 ** k for k in range(-2, 3))
   s.batch_sizes = (1, 2, 4, 8)
   seq, model = 64, dict(pos="rope")
   # Held out on 32 x 8 windows (16k tokens) at every batch size (ladders scale eval_batches per member):
   # the same windows for every run, so their differences are not eval-sample noise.
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=32, log_every=10,
-               checkpoint_every=0)
+  train = dict(eval_batches=32)
   if scale == "":
-    s.budgets = (1e10, 3e10, 1e11, 3e11)
+    s.budgets, s.tokens_per_param = (1e10, 3e10, 1e11, 3e11), 400.0
     ladders.cpu_pool(s, max_workers=2)
   elif scale == "smoke":
     s.budgets, s.tokens_per_param = (1.5e9, 3e9), 25.0  # N* ~ 3e3 .. 4e3 (the smallest rungs), ~30 steps
@@ -59,16 +56,15 @@ def get_config(arg: str = ""):
     train.update(eval_batches=2, log_every=5, peak_flops=1e11)
     s.executor.compile_cache = ""
   else:
-    s.budgets = (1e17, 3e17, 1e18, 3e18, 1e19)
-    s.tokens_per_param, seq = 20.0, 1024
+    s.budgets, seq = (1e17, 3e17, 1e18, 3e18, 1e19), 1024  # r = 20, defaults()'
     s.rule.lr = 1e-3
     s.lr_multipliers = tuple(2.0 ** k for k in range(-2, 4))
     s.batch_sizes = (64, 128, 256, 512)
     model.update(dtype="bfloat16")
-    train.update(eval_batches=32, eval_every=2000, log_every=100, checkpoint_every=2000)
+    train.update(eval_every=2000, log_every=100, checkpoint_every=2000)
     ladders.slurm_gpus(s)
   s.pack = len(s.lr_multipliers)
   s.overrides.model = ml_collections.ConfigDict(model)
-  s.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=seq, batch_size=max(s.batch_sizes)))
+  s.overrides.data = ml_collections.ConfigDict(dict(seq_len=seq, batch_size=max(s.batch_sizes)))
   s.overrides.train = ml_collections.ConfigDict(train)
   return s

@@ -11,31 +11,20 @@ Rule: lr = 3e-3 * (128 / d_model), warmup 5 %, cosine to 10 % over each run's st
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
+
+VARIANTS = ("", "full")
 
 
 def get_config(arg: str = ""):
-  full = arg == "full"
-  s = ladders.defaults()
+  full = variants.check(arg, VARIANTS, __file__) == "full"
+  s = ladders.defaults()  # the rule above, r = 20 and spread 4 are defaults()'
   s.name = "isoflop_full" if full else "isoflop"
-  s.kind, s.family = "isoflop", "gpt"
-  s.budgets = (1e18, 2.5e18, 6e18, 1.5e19, 4e19, 1e20) if full else (3e11, 1e12, 3e12)
-  s.sizes_per_budget = 9 if full else 5
-  s.spread = 4.0
-  s.tokens_per_param = 20.0
-  s.flops_tolerance = 0.05
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
-  s.rule.warmup_frac = 0.05
-  if full:
-    s.rule.batch_size, s.rule.batch_params, s.rule.batch_exponent = 256, 1e8, 0.5
-    s.rule.batch_min, s.rule.batch_max = 16, 1024
-  s.overrides.data = ml_collections.ConfigDict(dict(
-      name="stdlib", seq_len=1024 if full else 128, batch_size=256 if full else 32))
-  s.overrides.train = ml_collections.ConfigDict(dict(
-      schedule="cosine", min_lr_ratio=0.1, eval_batches=32 if full else 8, log_every=50 if full else 10,
-      checkpoint_every=1000 if full else 200))
-  s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16" if full else "float32"))
-  s.executor.kind = "slurm" if full else "local"
-  s.executor.slurm.gpus_per_node = 8 if full else 0
+  s.kind = "isoflop"
   s.executor.slurm.timeout_min = 24 * 60
-  return s
+  if not full:
+    s.budgets = (3e11, 1e12, 3e12)
+    s.overrides.train = ml_collections.ConfigDict(dict(checkpoint_every=200))
+    return s
+  s.budgets, s.sizes_per_budget = (1e18, 2.5e18, 6e18, 1.5e19, 4e19, 1e20), 9
+  return variants.gpu_scale(variants.growing_batch(s), eval_batches=32, log_every=50, checkpoint_every=1000)

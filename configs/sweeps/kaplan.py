@@ -21,40 +21,30 @@ envelope is made of. 'full' uses 1/width from 3e-3 at d_model 128 (wide models n
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
+
+VARIANTS = ("", "smoke", "full")
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  s = ladders.defaults()
+  scale = variants.check(arg, VARIANTS, __file__)
+  s = ladders.defaults()  # N non-embedding, warmup 5 %, cosine to 10 %, 'full''s lr rule: defaults()'
   s.name = "kaplan" + (f"_{scale}" if scale else "")
-  s.kind, s.family = "params", "gpt"
-  s.param_count = "nonembed"  # Kaplan's N excludes embeddings
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = (3e-3, 128, 1.0) if scale == "full" else (8e-3, 128, 0.0)
-  s.rule.warmup_frac = 0.05
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1)
   if scale == "full":
     s.sizes = ladders.logspace(3e6, 1e9, 7)
     s.tokens = int(2.6e10)
-    data = dict(name="stdlib", seq_len=1024, batch_size=256)
-    train.update(eval_every=5000, eval_batches=32, log_every=100, checkpoint_every=2000)
-    s.overrides.model = ml_collections.ConfigDict(dict(dtype="bfloat16"))
-    ladders.slurm_gpus(s)
-  elif scale == "smoke":
+    return variants.gpu_scale(s, eval_every=5000, eval_batches=32, log_every=100, checkpoint_every=2000)
+  s.rule.lr, s.rule.lr_exponent = 8e-3, 0.0
+  if scale == "smoke":
     s.sizes = (1.2e4, 2.5e4, 5e4)
     s.tokens = 24 * 8 * 32
-    data = dict(name="stdlib", seq_len=32, batch_size=8)
-    train.update(eval_every=6, eval_batches=2, log_every=6, peak_flops=1e11)  # no peak measurement
+    s.overrides.data = ml_collections.ConfigDict(dict(seq_len=32, batch_size=8))
+    s.overrides.train = ml_collections.ConfigDict(dict(
+        eval_every=6, eval_batches=2, log_every=6, peak_flops=1e11))  # no peak measurement
     s.executor.compile_cache = ""
-  elif scale == "":
-    s.sizes = (1.2e4, 2.8e4, 5.6e4, 1e5, 1.55e5, 2.3e5)  # 6 distinct rungs of sizes.from_params' grid
-    s.tokens = int(4e6)  # 977 steps of 32 x 128
-    data = dict(name="stdlib", seq_len=128, batch_size=32)
-    train.update(eval_every=98, eval_batches=8, log_every=10, checkpoint_every=200)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
-    ladders.cpu_pool(s)
-  else:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
-  s.overrides.data = ml_collections.ConfigDict(data)
-  s.overrides.train = ml_collections.ConfigDict(train)
-  return s
+    return s
+  s.sizes = (1.2e4, 2.8e4, 5.6e4, 1e5, 1.55e5, 2.3e5)  # 6 distinct rungs of sizes.from_params' grid
+  s.tokens = int(4e6)  # 977 steps of 32 x 128
+  s.overrides.train = ml_collections.ConfigDict(dict(eval_every=98, checkpoint_every=200))
+  s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))  # see configs/sweeps/default.py
+  return ladders.cpu_pool(s)

@@ -19,7 +19,7 @@ too (2.75 of 2.77), while with rotary positions a 2.8e4-parameter GPT is at 1.37
           the floor: they pin E, the smaller ones give the power law its slope.
   'depth2' 7 widths d_model 24 .. 80, all 2 layers (1.4e4 .. 1.5e5), 2 packed seeds, 5e6 tokens each (an
           8.4M-token train split): longer training so the small models leave the plateau on time, one depth
-          so the ladder is smooth. Measured 2026-12-02 (README): 28 min, the seeds agree within 2.3 %, but
+          so the ladder is smooth. Measured 2026-12-02 (docs/known_entropy.md): 28 min, the seeds agree within 2.3 %, but
           every size ends within 6 % of the floor, so E is no better pinned (95 % CI reaches 0).
   'wide'  'depth2' plus d_model 8, 12, 16, 20 (11 widths, 1.6e3 .. 1.5e5): losses from well above the floor down
           to it, the shape experiments/ci_coverage.py found can pin E (run with --reuse_from a depth2 sweep).
@@ -33,55 +33,46 @@ No weight decay: the target is a lookup table, and decay would bias the fitted f
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
+
+VARIANTS = ("", "smoke", "full", "depth2", "wide")
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  s = ladders.defaults()
+  scale = variants.check(arg, VARIANTS, __file__)
+  s = ladders.defaults()  # lr 3e-3 x 128 / d_model, warmup 5 %, cosine to 10 %, 32 x 128-token windows
   s.name = "known_entropy" + (f"_{scale}" if scale else "")
-  s.kind, s.family = "params", "gpt"
-  s.rule.lr, s.rule.width, s.rule.lr_exponent = 3e-3, 128, 1.0
-  s.rule.warmup_frac = 0.05
-  chain = dict(name="markov", markov_order=2, markov_symbols=16, markov_branching=4, markov_smoothing=0.01,
-               markov_seed=0)
-  train = dict(schedule="cosine", min_lr_ratio=0.1, weight_decay=0.0)
+  data = dict(name="markov", markov_order=2, markov_symbols=16, markov_branching=4, markov_smoothing=0.01,
+              markov_seed=0)
+  train = dict(weight_decay=0.0)
+  model = dict(pos="rope")
   if scale == "full":
     s.sizes = ladders.logspace(1e5, 3e7, 6)
     s.tokens = int(2.5e8)
-    chain.update(markov_order=3, markov_symbols=32, markov_train_tokens=1 << 28, markov_eval_tokens=1 << 22,
-                 seq_len=512, batch_size=256)
+    data.update(markov_order=3, markov_symbols=32, markov_train_tokens=1 << 28, markov_eval_tokens=1 << 22,
+                seq_len=512, batch_size=256)
     train.update(eval_batches=32, log_every=100, checkpoint_every=2000)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope", dtype="bfloat16"))
+    model.update(dtype="bfloat16")
     ladders.slurm_gpus(s)
   elif scale == "smoke":
     s.sizes = (1.2e4, 2.5e4, 5e4)
     s.tokens = 24 * 8 * 32
-    chain.update(seq_len=32, batch_size=8)
+    data.update(seq_len=32, batch_size=8)
     train.update(eval_batches=2, log_every=6, peak_flops=1e11)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
     s.executor.compile_cache = ""
-  elif scale == "":
-    s.sizes = (5e4, 1e5, 1.6e5, 2.3e5, 3.3e5)
-    s.tokens = int(3e6)
-    s.seeds, s.pack = (0, 1), 2
-    chain.update(seq_len=128, batch_size=32)
-    train.update(eval_batches=32, log_every=20, checkpoint_every=200)
-    s.overrides.model = ml_collections.ConfigDict(dict(pos="rope"))
-    ladders.cpu_pool(s)
-  elif scale in ("depth2", "wide"):
-    s.tokens = int(5e6)
-    s.seeds, s.pack = (0, 1), 2
-    chain.update(seq_len=128, batch_size=32, markov_train_tokens=1 << 23)
-    train.update(eval_batches=32, log_every=20, checkpoint_every=200)
-    s.overrides.data = ml_collections.ConfigDict(chain)
-    s.overrides.train = ml_collections.ConfigDict(train)
-    widths = (24, 32, 40, 48, 56, 64, 80) if scale == "depth2" else (8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80)
-    s.ladders = ladders.by_width(s, widths, 2, pos="rope", max_len=128)  # from_params would mix depths
-    ladders.cpu_pool(s)
-    return s
   else:
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full', 'depth2', 'wide'")
-  s.overrides.data = ml_collections.ConfigDict(chain)
+    s.seeds, s.pack = (0, 1), 2
+    train.update(eval_batches=32, log_every=20, checkpoint_every=200)
+    if scale == "":
+      s.sizes, s.tokens = (5e4, 1e5, 1.6e5, 2.3e5, 3.3e5), int(3e6)
+    else:
+      s.tokens = int(5e6)
+      data.update(markov_train_tokens=1 << 23)
+  s.overrides.data = ml_collections.ConfigDict(data)
   s.overrides.train = ml_collections.ConfigDict(train)
-  return s
+  if scale in ("depth2", "wide"):
+    widths = (24, 32, 40, 48, 56, 64, 80) if scale == "depth2" else (8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80)
+    s.ladders = ladders.by_width(s, widths, 2, max_len=128, **model)  # from_params would mix depths
+  else:
+    s.overrides.model = ml_collections.ConfigDict(model)
+  return ladders.cpu_pool(s) if scale in ("", "depth2", "wide") else s

@@ -13,43 +13,34 @@ the same lr grid (factors of 2 around `LR`) for every width, packed into one vma
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
+VARIANTS = ("", "smoke", "full")
 LR = 3e-3
 
 
 def get_config(arg: str = ""):
-  scale = arg
-  if scale not in ("", "smoke", "full"):
-    raise ValueError(f"config arg: {arg!r}; allowed: '', 'smoke', 'full'")
+  scale = variants.check(arg, VARIANTS, __file__)
   s = ladders.defaults()
   s.name = "mu_transfer" + (f"_{scale}" if scale else "")
   widths, layers, seq, batch, tokens = (16, 32, 64, 128), 2, 64, 16, 128_000
   mults = tuple(2.0 ** k for k in range(-2, 5))  # 7.5e-4 .. 0.048: brackets both optima at every width (measured)
+  model = dict(n_layers=layers, n_heads=4, pos="rope", base_width=widths[0])
   if scale == "smoke":
-    widths, seq, batch, tokens, mults = (16, 32, 64, 128), 32, 8, 8 * 8 * 32, (0.5, 1.0, 2.0)
+    seq, batch, tokens, mults = 32, 8, 8 * 8 * 32, (0.5, 1.0, 2.0)
   elif scale == "full":
-    widths, layers, seq, batch, tokens = (256, 512, 1024, 2048), 8, 512, 256, 200_000_000
+    widths, seq, batch, tokens = (256, 512, 1024, 2048), 512, 256, 200_000_000
     mults = tuple(2.0 ** k for k in range(-4, 5))
+    model.update(n_layers=8, base_width=widths[0], dtype="bfloat16")
   for par in ("sp", "mup"):
     for w in widths:
-      lad = ladders.defaults()
-      lad.name = s.name
-      lad.kind, lad.family, lad.sizes, lad.tokens = "params", "gpt", ("nano",), tokens
-      lad.lr_multipliers = mults
+      lad = ladders.defaults()  # warmup 5 %, cosine to 10 %, weight decay 0.1
+      lad.sizes, lad.tokens, lad.lr_multipliers = ("nano",), tokens, mults
       lad.rule.lr, lad.rule.lr_exponent = LR, 0.0  # one lr grid for every width: what transfers?
-      lad.rule.warmup_frac = 0.05
       lad.overrides.model = ml_collections.ConfigDict(dict(
-          d_model=w, n_layers=layers, n_heads=4, d_ff=4 * w, max_len=seq, pos="rope",
-          parametrization=par, base_width=widths[0], dtype="bfloat16" if scale == "full" else "float32"))
-      lad.overrides.data = ml_collections.ConfigDict(dict(name="stdlib", seq_len=seq, batch_size=batch))
-      lad.overrides.train = ml_collections.ConfigDict(dict(
-          schedule="cosine", min_lr_ratio=0.1, weight_decay=0.1, eval_batches=16, log_every=25,
-          checkpoint_every=0))
+          model, d_model=w, d_ff=4 * w, max_len=seq, parametrization=par))
+      lad.overrides.data = ml_collections.ConfigDict(dict(seq_len=seq, batch_size=batch))
+      lad.overrides.train = ml_collections.ConfigDict(dict(eval_batches=16, log_every=25))
       s.ladders[f"{par}_d{w}"] = lad
   s.pack = len(mults)
-  if scale == "full":
-    ladders.slurm_gpus(s)
-  else:
-    ladders.cpu_pool(s, max_workers=2)
-  return s
+  return ladders.slurm_gpus(s) if scale == "full" else ladders.cpu_pool(s, max_workers=2)

@@ -30,6 +30,8 @@ import threadpoolctl
 from sklearn import calibration, ensemble, isotonic, kernel_approximation, linear_model, metrics
 from sklearn import pipeline, svm, tree
 
+from scaling import errors
+
 FAMILIES = ("svm", "tree", "forest", "logreg")
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
 
@@ -62,7 +64,7 @@ def build(family: str, model, seed: int, X_train: np.ndarray):
   elif family == "logreg":
     est = linear_model.LogisticRegression(C=model.C, max_iter=model.max_iter)
   else:
-    raise ValueError(f"family: must be one of {FAMILIES}, got {family!r}")
+    raise errors.ConfigError(f"family: must be one of {FAMILIES}, got {family!r}")
   if model.calibration == "none":
     return est
   return calibration.CalibratedClassifierCV(
@@ -73,7 +75,7 @@ def fit(family: str, model, seed: int, X: np.ndarray, y: np.ndarray):
   if model.calibration != "none":
     smallest = int(np.bincount(y)[np.unique(y)].min())
     if smallest < model.calibration_cv:
-      raise ValueError(
+      raise errors.ConfigError(
           f"model.calibration_cv: {model.calibration_cv}-fold calibration needs >= "
           f"{model.calibration_cv} training examples per class, the rarest class has {smallest}")
   # BLAS/OpenMP threads are capped at n_jobs: on these small problems extra threads are overhead, and

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from scaling import errors
+
 _EVAL_CHUNK = 1 << 20  # positions per chunk when scoring a long stream; bounds peak memory.
 
 
@@ -58,9 +60,9 @@ class KneserNeyLM:
     V = self.vocab_size
     x = np.asarray(x_BxL, dtype=np.int64)
     if x.ndim != 2:
-      raise ValueError(f"x_BxL: expected a 2-D token array, got shape {x.shape}")
+      raise errors.ConfigError(f"x_BxL: expected a 2-D token array, got shape {x.shape}")
     if x.size and (x.min() < 0 or x.max() >= V):
-      raise ValueError(f"x_BxL: token ids must be in [0, {V}), got [{x.min()}, {x.max()}]")
+      raise errors.ConfigError(f"x_BxL: token ids must be in [0, {V}), got [{x.min()}, {x.max()}]")
     p = self.alpha[0][x] + self.gamma[0][0] / V
     ids_prev = x  # id of the (k-1)-gram ending at each position in the order k-1 table, -1 if absent
     for k in range(2, self.n + 1):
@@ -89,7 +91,7 @@ class KneserNeyLM:
     """Mean negative log-likelihood in nats/token of a token stream (first token: empty context)."""
     t = np.asarray(tokens, dtype=np.int64)
     if len(t) == 0:
-      raise ValueError("tokens: cannot score an empty stream")
+      raise errors.ConfigError("tokens: cannot score an empty stream")
     h = self.n - 1
     total = 0.0
     for s in range(0, len(t), _EVAL_CHUNK):
@@ -130,19 +132,19 @@ def fit(tokens: np.ndarray, vocab_size: int, n: int, *, min_count: int = 1,
         discount: str = "modified", fixed_discount: float = 0.75) -> KneserNeyLM:
   """Counts all 1..n-grams of a token stream and builds the interpolated Kneser-Ney model."""
   if n < 1:
-    raise ValueError(f"n: n-gram order must be >= 1, got {n}")
+    raise errors.ConfigError(f"n: n-gram order must be >= 1, got {n}")
   if min_count < 1:
-    raise ValueError(f"min_count: must be >= 1, got {min_count}")
+    raise errors.ConfigError(f"min_count: must be >= 1, got {min_count}")
   if discount not in ("modified", "fixed"):
-    raise ValueError(f"discount: must be 'modified' or 'fixed', got {discount!r}")
+    raise errors.ConfigError(f"discount: must be 'modified' or 'fixed', got {discount!r}")
   if not 0 < fixed_discount <= 1:
-    raise ValueError(f"fixed_discount: must be in (0, 1], got {fixed_discount}")
+    raise errors.ConfigError(f"fixed_discount: must be in (0, 1], got {fixed_discount}")
   V = int(vocab_size)
   t = np.asarray(tokens, dtype=np.int64)
   if t.ndim != 1:
-    raise ValueError(f"tokens: expected a 1-D token stream, got shape {t.shape}")
+    raise errors.ConfigError(f"tokens: expected a 1-D token stream, got shape {t.shape}")
   if len(t) and (t.min() < 0 or t.max() >= V):
-    raise ValueError(f"tokens: ids must be in [0, {V}), got [{t.min()}, {t.max()}]")
+    raise errors.ConfigError(f"tokens: ids must be in [0, {V}), got [{t.min()}, {t.max()}]")
 
   # Unpruned tables. Order k: ids_k[j] = table id of the k-gram starting at j. Its key is
   # (id of its (k-1)-gram prefix) * V + last token; np.unique sorts keys, hence groups by prefix.

@@ -30,6 +30,7 @@ import numpy as np
 
 from scaling import io
 from scaling.baselines import classic, ngram
+from scaling import errors
 
 FAMILIES = classic.FAMILIES + ("ngram",)
 CLASSIC_LADDERS = {  # log-spaced size knobs sized for digits (~1.4k training rows, 64 features)
@@ -79,14 +80,14 @@ def _size_fields(family: str, size: str) -> dict:
     g = re.fullmatch(r"([1-9]\d*)(?:-min([1-9]\d*))?", s)
     m = g and dict(n=int(g[1]), min_count=int(g[2] or 1))
   if not m:
-    raise ValueError(f"size: {size!r} is not a {family} size; allowed: {_SIZE_HELP[family]}")
+    raise errors.ConfigError(f"size: {size!r} is not a {family} size; allowed: {_SIZE_HELP[family]}")
   return m
 
 
 def default_config(family: str, size: str | int) -> ml_collections.ConfigDict:
   """A full run config for one baseline (same top-level layout as the neural families)."""
   if family not in FAMILIES:
-    raise ValueError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+    raise errors.ConfigError(f"family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
   size = str(size)
   c = ml_collections.ConfigDict()
   c.family, c.size, c.seed = family, size, 0
@@ -127,7 +128,7 @@ def ngram_runs(orders: tuple[int, ...] = (1, 2, 3, 4, 5), train_tokens: list[int
 
 def _check(ok: bool, field: str, value, allowed: str) -> None:
   if not ok:
-    raise ValueError(f"{field}: got {value!r}; allowed: {allowed}")
+    raise errors.ConfigError(f"{field}: got {value!r}; allowed: {allowed}")
 
 
 def _is_int(v) -> bool:
@@ -205,7 +206,7 @@ def _fit_ngram(config) -> dict:
   n = d.get("train_examples", None)
   if n is not None:
     if n > len(train):
-      raise ValueError(f"data.train_examples: {n} exceeds the {len(train)} training tokens")
+      raise errors.ConfigError(f"data.train_examples: {n} exceeds the {len(train)} training tokens")
     train = train[:n]  # prefixes: nested training sets for learning curves
   valid = pipeline.load_tokens(d, "validation")
   t0 = time.time()

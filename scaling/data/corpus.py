@@ -1,7 +1,9 @@
 """Shared pieces of the built-in text corpora (TFDS builders writing array_record, no TensorFlow).
 
 A corpus is a list of documents (path, bytes) assigned to train/validation/test by file. Builders
-keep the document order they are given (`disable_shuffling`) so two builds are byte-identical.
+keep the document order they are given (`disable_shuffling`) so two builds hold the same records in the same
+order. (Not the same file bytes: protobuf writes an Example's feature map in an order that varies from process
+to process, so the content hash in the metadata, not a file checksum, identifies the data.)
 """
 
 import contextlib

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import tensorflow_datasets as tfds
 
 from scaling.data import corpus, text_dir
+from scaling import errors
 
 SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
 ALLOWED = "a glob of .parquet, .jsonl or .jsonl.gz shards, e.g. 'files:/data/fineweb/*.parquet'"
@@ -36,10 +37,10 @@ DEFAULT_FRACTION = 0.1  # per held-out split when there are too few shards to ho
 def list_shards(pattern: str) -> list[str]:
   paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
   if not paths:
-    raise ValueError(f"data.name: 'files:{pattern}' matches no file; allowed: {ALLOWED}")
+    raise errors.ConfigError(f"data.name: 'files:{pattern}' matches no file; allowed: {ALLOWED}")
   bad = [p for p in paths if not p.endswith(SUFFIXES)]
   if bad:
-    raise ValueError(f"data.name: 'files:{pattern}' matches {bad[0]!r}, not a shard type; allowed: {ALLOWED}")
+    raise errors.ConfigError(f"data.name: 'files:{pattern}' matches {bad[0]!r}, not a shard type; allowed: {ALLOWED}")
   return [os.path.abspath(p) for p in paths]
 
 
@@ -50,7 +51,7 @@ def holdout_of(data_cfg, num_shards: int) -> str | float:
     return "shard" if num_shards >= text_dir.MIN_FILES_FOR_FILE_SPLIT else DEFAULT_FRACTION
   if h == "shard":
     if num_shards < 3:
-      raise ValueError(f"data.holdout: 'shard' needs >= 3 shards, the glob has {num_shards}; "
+      raise errors.ConfigError(f"data.holdout: 'shard' needs >= 3 shards, the glob has {num_shards}; "
                        "allowed: 'shard', 'auto' or a fraction in (0, 0.5)")
     return "shard"
   try:  # The config field is a string ('auto'), so a CLI override arrives as '0.05'.
@@ -58,7 +59,7 @@ def holdout_of(data_cfg, num_shards: int) -> str | float:
   except (TypeError, ValueError):
     f = -1.0
   if not 0 < f < 0.5:
-    raise ValueError(f"data.holdout: {h!r}; allowed: 'auto', 'shard' or a fraction in (0, 0.5)")
+    raise errors.ConfigError(f"data.holdout: {h!r}; allowed: 'auto', 'shard' or a fraction in (0, 0.5)")
   return f
 
 
@@ -79,7 +80,7 @@ def _parquet_texts(path: str, field: str) -> Iterator[str]:
     raise _missing(path, field, names)
   kind = f.schema_arrow.field(field).type
   if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-    raise ValueError(f"data.text_field: column {field!r} of shard {path!r} holds {kind}; allowed: a string "
+    raise errors.ConfigError(f"data.text_field: column {field!r} of shard {path!r} holds {kind}; allowed: a string "
                      f"column of {sorted(names)}")
   for batch in f.iter_batches(batch_size=1024, columns=[field]):
     yield from batch.column(0).to_pylist()
@@ -157,10 +158,10 @@ class ScalingFiles(corpus.CorpusBuilder):
     if cfg.holdout == "shard":
       split_of = corpus.split_by_file({rel[p]: os.path.getsize(p) for p in paths})
       parts = {s: [p for p in paths if split_of[rel[p]] == s] for s in corpus.SPLITS}
-      keep = lambda s, key: True  # noqa: E731
+      keep = lambda s, key: True
     else:
       parts = {s: paths for s in corpus.SPLITS}
-      keep = lambda s, key: _doc_split(key, float(cfg.holdout)) == s  # noqa: E731
+      keep = lambda s, key: _doc_split(key, float(cfg.holdout)) == s
     self.info.metadata.update(root=root, num_shards=len(paths), text_field=cfg.text_field,
                               shard_bytes=sum(os.path.getsize(p) for p in paths),
                               split_rule="by shard" if cfg.holdout == "shard" else
@@ -174,7 +175,7 @@ class ScalingFiles(corpus.CorpusBuilder):
         if t is None or not keep(split, key):
           continue
         if not isinstance(t, str):
-          raise ValueError(f"data.text_field: row {row} of shard {p!r} holds {type(t).__name__}; allowed: strings")
+          raise errors.ConfigError(f"data.text_field: row {row} of shard {p!r} holds {type(t).__name__}; allowed: strings")
         if t.strip():
           yield key, {"text": t, "path": key}
 

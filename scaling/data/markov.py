@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scaling.data import corpus
+from scaling import errors
 
 ALPHABET = string.ascii_letters + string.digits + "+/"  # 64 one-byte symbols.
 
@@ -41,17 +42,17 @@ class Params:
 
   def validate(self) -> "Params":
     if not 2 <= self.num_symbols <= len(ALPHABET):
-      raise ValueError(f"data.markov_symbols: {self.num_symbols} not in [2, {len(ALPHABET)}]")
+      raise errors.ConfigError(f"data.markov_symbols: {self.num_symbols} not in [2, {len(ALPHABET)}]")
     if not 1 <= self.order <= 4 or self.num_symbols ** (self.order + 1) > (1 << 26):
-      raise ValueError(f"data.markov_order: {self.order} must be in [1, 4] with markov_symbols**(order+1) "
+      raise errors.ConfigError(f"data.markov_order: {self.order} must be in [1, 4] with markov_symbols**(order+1) "
                        "<= 2**26")
     if not 1 <= self.branching <= self.num_symbols:
-      raise ValueError(f"data.markov_branching: {self.branching} not in [1, {self.num_symbols}]")
+      raise errors.ConfigError(f"data.markov_branching: {self.branching} not in [1, {self.num_symbols}]")
     if not 0.0 < self.smoothing <= 1.0:
-      raise ValueError(f"data.markov_smoothing: {self.smoothing} must be in (0, 1]")
+      raise errors.ConfigError(f"data.markov_smoothing: {self.smoothing} must be in (0, 1]")
     for k in ("train_tokens", "eval_tokens", "doc_len"):
       if getattr(self, k) < 16 * (self.order + 1):
-        raise ValueError(f"data.markov_{k}: {getattr(self, k)} is too small (>= {16 * (self.order + 1)})")
+        raise errors.ConfigError(f"data.markov_{k}: {getattr(self, k)} is too small (>= {16 * (self.order + 1)})")
     return self
 
   @property

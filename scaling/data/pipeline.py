@@ -21,6 +21,7 @@ import numpy as np
 
 from scaling.data import corpus, markov, sources, stdlib, streaming, tasks, tokens
 from scaling.data.tokenizer import get_tokenizer
+from scaling import errors
 
 TEXT_TASKS = ("lm", "span", "prefix_lm", "module_cls")  # read token streams; classify reads arrays
 TASKS = (*TEXT_TASKS, "classify")
@@ -62,25 +63,25 @@ def spec_of(data_cfg) -> Spec:
   d = {} if data_cfg is None else (data_cfg.to_dict() if hasattr(data_cfg, "to_dict") else dict(data_cfg))
   task = str(d.get("task", DEFAULTS["task"]))
   if task not in TASKS:
-    raise ValueError(f"data.task: {task!r} not in {list(TASKS)}")
+    raise errors.ConfigError(f"data.task: {task!r} not in {list(TASKS)}")
   name = str(d.get("name", "digits" if task == "classify" else DEFAULTS["name"]))
   for k in ("seq_len", "batch_size"):
     v = d.get(k, DEFAULTS[k])
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-      raise ValueError(f"data.{k}: {v!r} must be a positive integer")
+      raise errors.ConfigError(f"data.{k}: {v!r} must be a positive integer")
   if task in TEXT_TASKS and int(d.get("seq_len", DEFAULTS["seq_len"])) < 2:
-    raise ValueError(f"data.seq_len: {d.get('seq_len')} must be >= 2")
+    raise errors.ConfigError(f"data.seq_len: {d.get('seq_len')} must be >= 2")
   nd = float(d.get("noise_density", DEFAULTS["noise_density"]))
   if not 0.0 < nd < 1.0:
-    raise ValueError(f"data.noise_density: {nd} must be in (0, 1)")
+    raise errors.ConfigError(f"data.noise_density: {nd} must be in (0, 1)")
   ms = float(d.get("mean_noise_span_length", DEFAULTS["mean_noise_span_length"]))
   if ms < 1.0:
-    raise ValueError(f"data.mean_noise_span_length: {ms} must be >= 1")
+    raise errors.ConfigError(f"data.mean_noise_span_length: {ms} must be >= 1")
   if task == "module_cls" and name != "stdlib":
-    raise ValueError(f"data.name: task 'module_cls' is built from the 'stdlib' corpus, got {name!r}")
+    raise errors.ConfigError(f"data.name: task 'module_cls' is built from the 'stdlib' corpus, got {name!r}")
   tok = str(d.get("tokenizer", DEFAULTS["tokenizer"]) or "byte")
   if name == "markov" and tok != "byte":
-    raise ValueError(f"data.tokenizer: the 'markov' corpus needs 'byte' (its entropy is per byte-token), "
+    raise errors.ConfigError(f"data.tokenizer: the 'markov' corpus needs 'byte' (its entropy is per byte-token), "
                      f"got {tok!r}")
   data_dir = sources.data_dir_of(d)
   skip = {"name", "task", "seq_len", "batch_size", "tokenizer", "noise_density", "mean_noise_span_length",
@@ -89,13 +90,13 @@ def spec_of(data_cfg) -> Spec:
                        if k not in skip and (v is None or isinstance(v, (int, float, str, bool)))))
   order = d.get("order", DEFAULTS["order"])
   if order not in ("permuted", "stream"):
-    raise ValueError(f"data.order: {order!r} not in ['permuted', 'stream']")
+    raise errors.ConfigError(f"data.order: {order!r} not in ['permuted', 'stream']")
   u = d.get("unique_tokens", 0)
   if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 0 or (u and task == "classify"):
-    raise ValueError(f"data.unique_tokens: got {u!r}; allowed: 0 (the whole training split) or a positive "
+    raise errors.ConfigError(f"data.unique_tokens: got {u!r}; allowed: 0 (the whole training split) or a positive "
                      f"integer (train on the split's first U tokens, repeated){'' if task != 'classify' else ', 0 for classify'}")
   if d.get("streaming", "auto") not in ("auto", True, False):
-    raise ValueError(f"data.streaming: {d.get('streaming')!r} not in ['auto', True, False]")
+    raise errors.ConfigError(f"data.streaming: {d.get('streaming')!r} not in ['auto', True, False]")
   return Spec(name, task, int(d.get("seq_len", DEFAULTS["seq_len"])),
               int(d.get("batch_size", DEFAULTS["batch_size"])), tok, nd, ms, data_dir, extra)
 
@@ -117,7 +118,7 @@ def _unique(spec: Spec, split: str) -> int:
 @functools.lru_cache(maxsize=32)
 def _token_split(spec: Spec, split: str) -> tokens.TokenSplit:
   if split not in corpus.SPLITS:
-    raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
+    raise errors.ConfigError(f"split: {split!r} not in {list(corpus.SPLITS)}")
   src, tok, u = _source(spec), get_tokenizer(spec.tokenizer), _unique(spec, split)
   if u and streaming.wanted(_option(spec, "streaming"), src, split):
     # A split too big to tokenize whole: read only its first U tokens (record order) into memory; from
@@ -163,10 +164,10 @@ def _examples(spec: Spec, split: str) -> dict[str, np.ndarray]:
     starts, y = tasks.module_snippets(ts.doc_starts, doc_labels, spec.seq_len)
     out = {"start": starts, "label": y}
   if _unique(spec, split) and (len(out["start"]) == 0 or (spec.task == "lm" and len(ts) < spec.seq_len + 1)):
-    raise ValueError(f"data.unique_tokens: {len(ts)} tokens hold no training example of data.seq_len="
+    raise errors.ConfigError(f"data.unique_tokens: {len(ts)} tokens hold no training example of data.seq_len="
                      f"{spec.seq_len} ({spec.task}); allowed: at least one window's worth (> {spec.seq_len} tokens)")
   if len(out["start"]) == 0 or (spec.task == "lm" and len(ts) < spec.seq_len + 1):
-    raise ValueError(f"data.seq_len: {spec.seq_len} leaves no examples in split {split!r} of {spec.name!r} "
+    raise errors.ConfigError(f"data.seq_len: {spec.seq_len} leaves no examples in split {split!r} of {spec.name!r} "
                      f"({len(ts)} tokens); use a shorter seq_len or a bigger corpus")
   return out
 
@@ -243,9 +244,9 @@ def load_tokens(data_cfg, split: str) -> np.ndarray:
   For a streamed (huge) split: its first data.load_tokens_limit tokens, in record order."""
   spec = spec_of(data_cfg)
   if spec.task == "classify":
-    raise ValueError(f"data.task: load_tokens needs a text task {TEXT_TASKS}, got 'classify'")
+    raise errors.ConfigError(f"data.task: load_tokens needs a text task {TEXT_TASKS}, got 'classify'")
   if split not in corpus.SPLITS:
-    raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
+    raise errors.ConfigError(f"split: {split!r} not in {list(corpus.SPLITS)}")
   if _streamed(spec, split):
     return streaming.load_tokens(_source(spec), get_tokenizer(spec.tokenizer), split,
                                  int(_option(spec, "load_tokens_limit")))
@@ -319,17 +320,17 @@ def make_loader(data_cfg, *, split: str, seed: int, shuffle: bool, num_epochs: i
   """Batches (dicts of numpy arrays) of this process's share of the global batch; see module doc."""
   spec = spec_of(data_cfg)
   if split not in corpus.SPLITS:
-    raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
+    raise errors.ConfigError(f"split: {split!r} not in {list(corpus.SPLITS)}")
   if num_epochs is not None and (isinstance(num_epochs, bool) or int(num_epochs) < 1):
-    raise ValueError(f"num_epochs: {num_epochs!r} must be None (forever) or a positive integer")
+    raise errors.ConfigError(f"num_epochs: {num_epochs!r} must be None (forever) or a positive integer")
   if process_index is None or process_count is None:
     import jax
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
   if not 0 <= process_index < process_count:
-    raise ValueError(f"process_index: {process_index} not in [0, {process_count})")
+    raise errors.ConfigError(f"process_index: {process_index} not in [0, {process_count})")
   if spec.batch_size % process_count:
-    raise ValueError(f"data.batch_size: {spec.batch_size} is not divisible by process_count {process_count}")
+    raise errors.ConfigError(f"data.batch_size: {spec.batch_size} is not divisible by process_count {process_count}")
   order_seed = int(seed) % 2**32 if shuffle else FIXED_ORDER_SEED if _option(spec, "order") == "permuted" else None
   read_options = grain.ReadOptions(num_threads=int(_option(spec, "num_threads")),
                                    prefetch_buffer_size=int(_option(spec, "prefetch")))

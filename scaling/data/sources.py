@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import tensorflow_datasets as tfds
 
 from scaling.data import corpus, files, markov, stdlib, text_dir
+from scaling import errors
 
 BUILTIN = ("stdlib", "markov", "text_dir:PATH", "files:GLOB", "digits")
 
@@ -37,7 +38,7 @@ class Source:
 
   def split(self, split: str) -> Sequence[dict]:
     if split not in self.split_names:
-      raise ValueError(f"split: {split!r} not in {list(corpus.SPLITS)}")
+      raise errors.ConfigError(f"split: {split!r} not in {list(corpus.SPLITS)}")
     return self.builder.as_data_source(split=self.split_names[split])
 
   @property
@@ -51,7 +52,7 @@ def _tfds_split_names(builder: tfds.core.DatasetBuilder) -> dict[str, str]:
   if {"train", "validation", "test"} <= have:
     return {s: s for s in corpus.SPLITS}
   if "train" not in have:
-    raise ValueError(f"data.name: TFDS dataset {builder.info.full_name!r} has no 'train' split "
+    raise errors.ConfigError(f"data.name: TFDS dataset {builder.info.full_name!r} has no 'train' split "
                      f"(has {sorted(have)})")
   # Carve missing held-out splits from the end of train: fixed slices, the same for every run.
   if "validation" in have:
@@ -68,17 +69,17 @@ def _public(name: str, data_dir: str) -> Source:
     b = tfds.builder(name, data_dir=data_dir, file_format="array_record")
   except tfds.core.registered.DatasetNotFoundError:
     if os.path.isdir(os.path.join(data_dir, name.split("/")[0])):
-      raise ValueError(f"data.name: TFDS dataset {name!r} in {data_dir} could not be loaded; rebuild it "
+      raise errors.ConfigError(f"data.name: TFDS dataset {name!r} in {data_dir} could not be loaded; rebuild it "
                        f"with: {cmd}") from None
-    raise ValueError(f"data.name: unknown dataset {name!r}: not a TFDS dataset name prepared in {data_dir} "
+    raise errors.ConfigError(f"data.name: unknown dataset {name!r}: not a TFDS dataset name prepared in {data_dir} "
                      f"({known}); to prepare a public one run: {cmd}") from None
   except Exception as e:  # Builder code needing missing deps (e.g. TensorFlow), bad config names, ...
-    raise ValueError(f"data.name: cannot load TFDS dataset {name!r} ({type(e).__name__}: "
+    raise errors.ConfigError(f"data.name: cannot load TFDS dataset {name!r} ({type(e).__name__}: "
                      f"{str(e).splitlines()[0][:200]}); prepare it with: {cmd}") from None
   if not b.is_prepared():
-    raise ValueError(f"data.name: TFDS dataset {name!r} is not prepared in {data_dir}; run: {cmd}")
+    raise errors.ConfigError(f"data.name: TFDS dataset {name!r} is not prepared in {data_dir}; run: {cmd}")
   if b.info.file_format is not None and b.info.file_format.value != "array_record":
-    raise ValueError(f"data.name: TFDS dataset {name!r} in {data_dir} is stored as "
+    raise errors.ConfigError(f"data.name: TFDS dataset {name!r} in {data_dir} is stored as "
                      f"{b.info.file_format.value}, random access needs array_record; run: {cmd}")
   feats = b.info.features
   text_keys = [k for k, f in feats.items() if isinstance(f, tfds.features.Text)] if hasattr(feats, "items") else []
@@ -100,17 +101,17 @@ def open_source(data_cfg) -> Source:
   if name.startswith("text_dir:"):
     root = name.split(":", 1)[1]
     if not root:
-      raise ValueError("data.name: 'text_dir:' needs a directory, e.g. 'text_dir:/path/to/txts'")
+      raise errors.ConfigError("data.name: 'text_dir:' needs a directory, e.g. 'text_dir:/path/to/txts'")
     b = text_dir.builder(data_dir, root)
     return Source(name, b, same, "text", True, False, dict(b.info.metadata))
   if name.startswith("files:"):
     pattern = name.split(":", 1)[1]
     if not pattern:
-      raise ValueError(f"data.name: 'files:' needs a glob; allowed: {files.ALLOWED}")
+      raise errors.ConfigError(f"data.name: 'files:' needs a glob; allowed: {files.ALLOWED}")
     b = files.builder(data_dir, data_cfg, pattern)
     return Source(name, b, same, "text", True, False, dict(b.info.metadata))
   if name == "digits":
-    raise ValueError("data.name: 'digits' is a classification dataset; use data.task='classify'")
+    raise errors.ConfigError("data.name: 'digits' is a classification dataset; use data.task='classify'")
   if not name or any(c.isspace() for c in name):
-    raise ValueError(f"data.name: {name!r} is not a dataset name ({', '.join(BUILTIN)} or a TFDS name)")
+    raise errors.ConfigError(f"data.name: {name!r} is not a dataset name ({', '.join(BUILTIN)} or a TFDS name)")
   return _public(name, data_dir)

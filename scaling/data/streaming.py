@@ -14,6 +14,7 @@ from scaling.data import tasks
 from scaling.data.sources import Source
 from scaling.data.tokenizer import Tokenizer
 from scaling.data.tokens import TokenSplit
+from scaling import errors
 
 STREAM_BYTES = 1 << 30  # 'auto': stream public splits bigger than this on disk.
 
@@ -53,7 +54,7 @@ def make_loader(source: Source, tok: Tokenizer, split: str, *, task: str, seq_le
                 span: tasks.SpanLengths | None, order_seed: int | None, noise_seed: int,
                 num_epochs: int | None, process_index: int, process_count: int, read_options) -> grain.IterDataset:
   if source.text_key is None:
-    raise ValueError(f"data.name: {source.name!r} has no text feature; data.task={task!r} needs text")
+    raise errors.ConfigError(f"data.name: {source.name!r} has no text feature; data.task={task!r} needs text")
   ds = grain.MapDataset.source(source.split(split))
   if order_seed is not None:  # None: record order.
     ds = ds.shuffle(seed=order_seed)

@@ -11,6 +11,7 @@ import numpy as np
 
 from scaling.data import corpus, sources, stdlib
 from scaling.data.tokenizer import Tokenizer
+from scaling import errors
 
 # ----------------------------------------------------------------------------------------------------
 # LM: windows of seq_len + 1 tokens with stride seq_len, so every token is an input exactly once per
@@ -83,7 +84,7 @@ def span_lengths(seq_len: int, noise_density: float, mean_span: float) -> SpanLe
     raw += 1
   noise, spans, inputs = sizes(raw)
   if raw < 2 or inputs > seq_len:
-    raise ValueError(f"data.seq_len: {seq_len} is too short for span corruption (need >= 4)")
+    raise errors.ConfigError(f"data.seq_len: {seq_len} is too short for span corruption (need >= 4)")
   return SpanLengths(raw, noise, spans, seq_len, noise + spans + 1)
 
 
@@ -162,7 +163,7 @@ def _subset_train(arrays: dict, n: int | None, seed: int) -> dict:
     return arrays
   x, y = arrays["train"]
   if not 1 <= n <= len(y):
-    raise ValueError(f"data.train_examples: {n} not in [1, {len(y)}]")
+    raise errors.ConfigError(f"data.train_examples: {n} not in [1, {len(y)}]")
   idx = np.random.default_rng(seed).permutation(len(y))[:n]
   return {**arrays, "train": (x[idx], y[idx])}
 
@@ -188,7 +189,7 @@ def _tfds_images(data_cfg) -> tuple[dict, list[str] | None]:
   keys = list(feats.keys())
   x_key = "image" if "image" in keys else next((k for k in keys if k != "label"), None)
   if "label" not in keys or x_key is None:
-    raise ValueError(f"data.name: TFDS dataset {src.name!r} has no image/label features ({keys}); "
+    raise errors.ConfigError(f"data.name: TFDS dataset {src.name!r} has no image/label features ({keys}); "
                      "data.task='classify' needs them")
   out = {}
   for s in corpus.SPLITS:
@@ -211,7 +212,7 @@ def classification(data_cfg) -> tuple[dict, dict]:
     arrays = {s: (x.copy(), y.copy()) for s, (x, y) in _digits(split_seed).items()}  # Callers may mutate.
     names = [str(i) for i in range(10)]
   elif name in ("stdlib", "markov") or name.startswith("text_dir:"):
-    raise ValueError(f"data.name: {name!r} is a text corpus; data.task='classify' needs 'digits' or a TFDS "
+    raise errors.ConfigError(f"data.name: {name!r} is a text corpus; data.task='classify' needs 'digits' or a TFDS "
                      "image dataset such as 'mnist'")
   else:
     arrays, names = _tfds_images(data_cfg)
@@ -236,7 +237,7 @@ def module_labels(paths_and_sizes: list[tuple[str, int]]) -> list[str]:
   count = stdlib.held_out_eligible(paths_and_sizes)
   labels = [m for m in stdlib.MODULE_CANDIDATES if count.get(m, 0) >= 3][:stdlib.NUM_MODULE_LABELS]
   if len(labels) < 2:
-    raise ValueError("data.task: 'module_cls' found fewer than 2 stdlib packages with >= 3 files")
+    raise errors.ConfigError("data.task: 'module_cls' found fewer than 2 stdlib packages with >= 3 files")
   return labels
 
 

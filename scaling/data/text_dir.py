@@ -12,6 +12,7 @@ import os
 import tensorflow_datasets as tfds
 
 from scaling.data import corpus
+from scaling import errors
 
 MIN_FILES_FOR_FILE_SPLIT = 10
 FRACTIONS = (0.8, 0.1, 0.1)
@@ -30,7 +31,7 @@ def list_files(root: str) -> list[str]:
 def read_docs(root: str, field: str = "data.name") -> list[tuple[str, str]]:
   """(relpath, text) of every non-empty file; one-line ValueError for a missing/empty dir or bad file."""
   if not os.path.isdir(root):
-    raise ValueError(f"{field}: text_dir {root!r} is not a directory")
+    raise errors.ConfigError(f"{field}: text_dir {root!r} is not a directory")
   docs = []
   for p in list_files(root):
     with open(os.path.join(root, p), "rb") as f:
@@ -38,15 +39,15 @@ def read_docs(root: str, field: str = "data.name") -> list[tuple[str, str]]:
     try:
       text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-      raise ValueError(f"{field}: text_dir file {os.path.join(root, p)!r} is not valid UTF-8 "
+      raise errors.ConfigError(f"{field}: text_dir file {os.path.join(root, p)!r} is not valid UTF-8 "
                        f"(byte {e.start}); fix or remove it") from None
     if "\0" in text:
-      raise ValueError(f"{field}: text_dir file {os.path.join(root, p)!r} contains NUL bytes (binary?); "
+      raise errors.ConfigError(f"{field}: text_dir file {os.path.join(root, p)!r} contains NUL bytes (binary?); "
                        "fix or remove it")
     if text.strip():
       docs.append((p, text))
   if not docs:
-    raise ValueError(f"{field}: text_dir {root!r} has no non-empty .txt files")
+    raise errors.ConfigError(f"{field}: text_dir {root!r} has no non-empty .txt files")
   return docs
 
 

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from scaling import errors
+
 BYTE_PAD, BYTE_BOS, BYTE_EOS = 256, 257, 258
 
 
@@ -84,8 +86,8 @@ def get_tokenizer(spec: str = "byte") -> Tokenizer:
     return ByteTokenizer()
   path = os.path.expanduser(str(spec))
   if not os.path.isfile(path):
-    raise ValueError(f"data.tokenizer: {spec!r} is neither 'byte' nor an existing SentencePiece .model file")
+    raise errors.ConfigError(f"data.tokenizer: {spec!r} is neither 'byte' nor an existing SentencePiece .model file")
   try:
     return _spm(os.path.abspath(path), os.stat(path).st_mtime_ns)
   except (RuntimeError, OSError) as e:
-    raise ValueError(f"data.tokenizer: {spec!r} is not a loadable SentencePiece model ({e})") from None
+    raise errors.ConfigError(f"data.tokenizer: {spec!r} is not a loadable SentencePiece model ({e})") from None

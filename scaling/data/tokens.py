@@ -17,6 +17,7 @@ from scaling import io
 from scaling.data import corpus
 from scaling.data.sources import Source
 from scaling.data.tokenizer import Tokenizer
+from scaling import errors
 
 _READ_CHUNK = 1024  # Records per read/encode call.
 
@@ -41,7 +42,7 @@ def _key(source: Source, tok: Tokenizer, split: str) -> str:
 def _build(source: Source, tok: Tokenizer, split: str, path: str, dtype) -> None:
   records = source.split(split)
   if source.text_key is None:
-    raise ValueError(f"data.name: {source.name!r} has no text feature; use data.task='classify' for it")
+    raise errors.ConfigError(f"data.name: {source.name!r} has no text feature; use data.task='classify' for it")
   n = len(records)
   tmp_bin, tmp_docs = path + ".bin.tmp", path + ".docs.tmp"
   starts = [0]
@@ -73,7 +74,7 @@ def split_tokens(source: Source, tok: Tokenizer, split: str, data_dir: str) -> T
   with open(path + ".json") as f:
     meta = json.load(f)
   if meta["num_tokens"] == 0:
-    raise ValueError(f"data.name: split {split!r} of {source.name!r} is empty (no tokens)")
+    raise errors.ConfigError(f"data.name: split {split!r} of {source.name!r} is empty (no tokens)")
   tokens = np.memmap(path + ".bin", dtype=meta["dtype"], mode="r", shape=(meta["num_tokens"],))
   return TokenSplit(tokens, np.fromfile(path + ".docs", dtype=np.int64))
 
@@ -81,7 +82,7 @@ def split_tokens(source: Source, tok: Tokenizer, split: str, data_dir: str) -> T
 def head(ts: TokenSplit, n: int, name: str) -> TokenSplit:
   """The first n tokens of a split (data.unique_tokens); the document cut at n ends there."""
   if n > len(ts):
-    raise ValueError(f"data.unique_tokens: {n} is more than the {len(ts)} tokens of the training split of "
+    raise errors.ConfigError(f"data.unique_tokens: {n} is more than the {len(ts)} tokens of the training split of "
                      f"{name!r}; allowed: 0 (all) or 1 .. {len(ts)}")
   docs = ts.doc_starts[ts.doc_starts < n]
   return TokenSplit(ts.tokens[:n], np.append(docs, np.int64(n)))

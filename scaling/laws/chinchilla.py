@@ -14,6 +14,7 @@ import numpy as np
 
 from scaling.laws.estimator import (HUBER_DELTA, _boundary_notes, _ci, _distinct_ok, _fit_sum_of_powers,
                                     _need_distinct, _need_points, _same_length, _values, _wls_line)
+from scaling import errors
 
 
 def chinchilla_grid() -> np.ndarray:
@@ -45,7 +46,7 @@ def approach3(N, D, loss, *, n_boot: int = 200, seed: int = 0, budgets=(), grid:
   _need_distinct("approach3", "D", D, 2)
   starts = chinchilla_grid() if grid is None else np.asarray(grid, dtype=np.float64)
   if starts.ndim != 2 or starts.shape[1] != 5:
-    raise ValueError(f"grid: must be (starts, 5) rows of [e, a, b, alpha, beta]; got shape {starts.shape}")
+    raise errors.ConfigError(f"grid: must be (starts, 5) rows of [e, a, b, alpha, beta]; got shape {starts.shape}")
   both_ok_N, both_ok_D = _distinct_ok(N, 2), _distinct_ok(D, 2)
   theta, obj, at_best, boot = _fit_sum_of_powers(
       np.stack([np.log(N), np.log(D)], 1), np.log(loss), starts, n_boot=n_boot, seed=seed, delta=delta,
@@ -142,10 +143,10 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
   N, D, loss, budget = (_values(n, v) for n, v in (("N", N), ("D", D), ("loss", loss), ("budget", budget)))
   _same_length("approach2", N=N, D=D, loss=loss, budget=budget)
   if isinstance(window, bool) or not isinstance(window, int) or window < 3:
-    raise ValueError(f"window: must be an integer >= 3 (sizes per parabola); got {window!r}")
+    raise errors.ConfigError(f"window: must be an integer >= 3 (sizes per parabola); got {window!r}")
   Cs = np.unique(budget)
   if Cs.size < 2:
-    raise ValueError(f"approach2: runs at {Cs.size} FLOP budget(s); need at least 2 budgets")
+    raise errors.ConfigError(f"approach2: runs at {Cs.size} FLOP budget(s); need at least 2 budgets")
   rng = np.random.default_rng(seed)
   B = n_boot + 1
   Nopt, Dopt, per_budget = np.full((B, Cs.size), np.nan), np.full((B, Cs.size), np.nan), []
@@ -154,7 +155,7 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
     u_R, lD_R, L_R = np.log(N[sel]), np.log(D[sel]), loss[sel]
     u_P, point_R = np.unique(u_R, return_inverse=True)
     if u_P.size < 3:
-      raise ValueError(f"approach2: budget {C:.3g} has {u_P.size} distinct model sizes; "
+      raise errors.ConfigError(f"approach2: budget {C:.3g} has {u_P.size} distinct model sizes; "
                        f"a parabola needs at least 3")
     seeds_P = np.bincount(point_R)
     by_seeds = bool((seeds_P >= 2).all())
@@ -201,7 +202,7 @@ def approach2(N, D, loss, budget, *, n_boot: int = 200, seed: int = 0, budgets=N
                  + ("kept in the exponent fit (keep_unbracketed)" if keep_unbracketed else
                     "left out of the exponent fit (keep_unbracketed=True keeps them); add sizes there"))
   if used.sum() < 2:
-    raise ValueError(f"approach2: {int(used.sum())} of {Cs.size} budgets give an N_opt to fit; the exponent needs "
+    raise errors.ConfigError(f"approach2: {int(used.sum())} of {Cs.size} budgets give an N_opt to fit; the exponent needs "
                      f"2 ({'; '.join(notes) or 'add sizes around the lowest losses'})")
   for b, u in zip(per_budget, used):
     b["used"] = bool(u)
@@ -225,7 +226,7 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
   _same_length("approach1", C=C, N=N, D=D, loss=loss, run=run)
   runs, inv = np.unique(run, return_inverse=True)
   if runs.size < 2:
-    raise ValueError(f"approach1: {runs.size} run(s); need runs of several sizes")
+    raise errors.ConfigError(f"approach1: {runs.size} run(s); need runs of several sizes")
   counts = np.bincount(inv)
   lC = np.log(C)
   if (counts >= 2).any():
@@ -234,14 +235,14 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
   else:
     grid = np.unique(lC)
   if grid.size < 2 or lC.min() == lC.max():
-    raise ValueError("approach1: all points at one FLOP count; need several budgets or training curves")
+    raise errors.ConfigError("approach1: all points at one FLOP count; need several budgets or training curves")
   R, G = runs.size, grid.size
   L_RxG, D_RxG = np.full((R, G), np.inf), np.full((R, G), np.nan)
   N_R = np.zeros(R)
   for r in range(R):
     sel = inv == r
     if np.unique(N[sel]).size != 1:
-      raise ValueError(f"approach1: run {runs[r]!r} has several N values; N must be constant along a run")
+      raise errors.ConfigError(f"approach1: run {runs[r]!r} has several N values; N must be constant along a run")
     N_R[r] = N[sel][0]
     o = np.argsort(lC[sel])
     x, yl, yd = lC[sel][o], loss[sel][o], np.log(D[sel][o])
@@ -256,7 +257,7 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
   Nopt = np.where(valid, N_R[best_BxG], np.nan)
   Dopt = np.where(valid, D_RxG[best_BxG, np.arange(G)], np.nan)
   if np.unique(Nopt[0][valid[0]]).size < 2:
-    raise ValueError("approach1: the minimum-loss envelope uses a single model size; "
+    raise errors.ConfigError("approach1: the minimum-loss envelope uses a single model size; "
                      "need runs of several sizes that win at different budgets")
   Cg = np.exp(grid)
   covered_RxG = np.isfinite(L_RxG)
@@ -276,7 +277,7 @@ def approach1(C, N, D, loss, run, *, n_boot: int = 200, seed: int = 0, n_grid: i
                  "not bracketed); " + ("kept in the exponent fit (keep_unbracketed)" if keep_unbracketed else
                                        "left out of the exponent fit (keep_unbracketed=True keeps them)"))
   if np.unique(Nopt[0][used]).size < 2:
-    raise ValueError("approach1: the bracketed part of the minimum-loss envelope uses a single model size; "
+    raise errors.ConfigError("approach1: the bracketed part of the minimum-loss envelope uses a single model size; "
                      "need sizes on both sides of each budget's best (or keep_unbracketed=True)")
   if budgets is None:
     budgets = np.unique(C) if (counts == 1).all() else [float(Cg[-1])]

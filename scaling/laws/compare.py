@@ -36,6 +36,7 @@ import pandas as pd
 from scaling.laws import estimator, lbfgs
 from scaling.laws import fit as fit_lib
 from scaling.sweep import results
+from scaling import errors
 
 LAWS = ("shared_E", "separate_E")
 BY = {"compute": "flops", "params": "params_nonembed"}  # the x each comparison fits against
@@ -179,7 +180,7 @@ def _bootstrap(law, Z_b, seeds_b, Z_c, seeds_c, theta, n_boot, seed) -> np.ndarr
     raised[e_cols] = np.maximum(theta[e_cols], low)
     starts.append(raised)
   S = len(starts)
-  rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731
+  rep = lambda a: np.repeat(a, S, axis=0)
   fg = _joint_fg(Z_b, rep(Y_b), rep(W_b), Z_c, rep(Y_c), rep(W_c), law)
   xb, fb, _ = lbfgs.minimize(fg, np.tile(np.array(starts), (n_boot, 1)), ftol=estimator._POLISH_FTOL)
   fb = np.where(np.isfinite(fb), fb, np.inf).reshape(n_boot, S)
@@ -233,17 +234,17 @@ def _natural(th_KxP, law, role, x0) -> dict:
 
 def _check(df: pd.DataFrame, baseline: str, candidate: str, by: str, law: str, n_boot: int, loss: str):
   if by not in BY:
-    raise ValueError(f"by: {by!r}; allowed: {', '.join(BY)}")
+    raise errors.ConfigError(f"by: {by!r}; allowed: {', '.join(BY)}")
   if law not in LAWS:
-    raise ValueError(f"law: {law!r}; allowed: {', '.join(LAWS)}")
+    raise errors.ConfigError(f"law: {law!r}; allowed: {', '.join(LAWS)}")
   if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 0):
-    raise ValueError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
+    raise errors.ConfigError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
   if loss not in df.columns:
-    raise ValueError(f"loss: no column {loss!r} in the results")
+    raise errors.ConfigError(f"loss: no column {loss!r} in the results")
   names = sorted(map(str, df[LADDER].dropna().unique())) if LADDER in df.columns else []
   for role, name in (("baseline", baseline), ("candidate", candidate)):
     if name not in names:
-      raise ValueError(f"{role}: no ladder {name!r} in the sweep; allowed: {', '.join(names) or '(none)'}")
+      raise errors.ConfigError(f"{role}: no ladder {name!r} in the sweep; allowed: {', '.join(names) or '(none)'}")
 
 
 def _ladder(pts: pd.DataFrame, role: str, name: str, by: str, loss: str) -> tuple[str, np.ndarray, list]:
@@ -252,11 +253,11 @@ def _ladder(pts: pd.DataFrame, role: str, name: str, by: str, loss: str) -> tupl
   if by == "params":
     tokens = pd.to_numeric(lad["tokens"], errors="coerce").dropna() if "tokens" in lad.columns else pd.Series([])
     if len(tokens) and tokens.max() > FIXED_DATA_SPREAD * tokens.min():
-      raise ValueError(f"by: 'params' compares ladders at fixed data, but {role} {name!r} trains "
+      raise errors.ConfigError(f"by: 'params' compares ladders at fixed data, but {role} {name!r} trains "
                        f"{tokens.min():.3g} .. {tokens.max():.3g} tokens; allowed: by='compute' for it")
   xs, seeds = _frontier(lad, x, loss)
   if len(xs) < N_LAW_PARAMS:
-    raise ValueError(f"{role}: ladder {name!r} has {len(xs)} completed point{'s' * (len(xs) != 1)} with {x} for "
+    raise errors.ConfigError(f"{role}: ladder {name!r} has {len(xs)} completed point{'s' * (len(xs) != 1)} with {x} for "
                      f"the {N_LAW_PARAMS} parameters of L = E + A x^-alpha (E, A, alpha); need at least {N_LAW_PARAMS}")
   return x, xs, seeds
 
@@ -277,7 +278,7 @@ def compare(frame_or_sweep_dir, baseline: str, candidate: str, by: str = "comput
   x_c_col, x_c, seeds_c = _ladder(pts, "candidate", candidate, by, loss)
   lo, hi = max(x_b.min(), x_c.min()), min(x_b.max(), x_c.max())
   if not lo < hi:
-    raise ValueError(f"candidate: ladder {candidate!r} covers {x_c_col} {x_c.min():.3g} .. {x_c.max():.3g} and "
+    raise errors.ConfigError(f"candidate: ladder {candidate!r} covers {x_c_col} {x_c.min():.3g} .. {x_c.max():.3g} and "
                      f"baseline {baseline!r} {x_b.min():.3g} .. {x_b.max():.3g}: no {x_c_col} is in both; allowed: "
                      "ladders whose ranges overlap")
   y_b = np.log([s.mean() for s in seeds_b])

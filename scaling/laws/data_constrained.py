@@ -9,7 +9,7 @@ compute-optimal size for U_D tokens under the fitted law (so R_N > 0 means param
 U_D unique tokens can use). R_D*, R_N*: how many repetitions (excess-parameter multiples) still pay, the
 paper's 15.4 and 5.3 at its scale.
 
-Fitted as the paper does, in two stages: (1) E, A, B, alpha, beta by Chinchilla approach 3 (fit.approach3)
+Fitted as the paper does, in two stages: (1) E, A, B, alpha, beta by Chinchilla approach 3 (chinchilla.approach3)
 on the single-epoch runs (D <= U_D); (2) with those fixed, log R_D* (and log R_N* when some run has excess
 parameters) on all runs, the same Huber(1e-3) on log loss, by the project's batched L-BFGS from a grid of
 starts. The bootstrap resamples runs once and refits both stages on each resample.
@@ -26,7 +26,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from scaling.laws import estimator, fit, lbfgs
+from scaling.laws import chinchilla, estimator, lbfgs
+from scaling import errors
 
 STARTS = np.log([0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0])  # log R* starts for stage 2
 PROFILE = np.geomspace(0.1, 1e4, 51)  # R* values the objective is profiled over
@@ -105,7 +106,7 @@ def _stage1_rows(stage1: dict, B: int) -> np.ndarray:
   bad = [k for k in STAGE1 if not (isinstance(stage1.get(k), (int, float)) and np.isfinite(stage1[k])
                                    and stage1[k] > 0)]
   if bad or set(stage1) - set(STAGE1):
-    raise ValueError(f"stage1: needs E, A, B, alpha, beta as numbers > 0; got {sorted(stage1)}"
+    raise errors.ConfigError(f"stage1: needs E, A, B, alpha, beta as numbers > 0; got {sorted(stage1)}"
                      + (f" ({', '.join(bad)} missing or not > 0)" if bad else ""))
   return np.tile([float(stage1[k]) for k in STAGE1], (B, 1))
 
@@ -185,20 +186,20 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
   U = estimator._values("unique_tokens", U, positive=False)
   estimator._same_length("data_constrained", N=N, D=D, unique_tokens=U, loss=loss)
   if (U < 0).any():
-    raise ValueError("unique_tokens: negative values; allowed: > 0, or 0 for all unique")
+    raise errors.ConfigError("unique_tokens: negative values; allowed: > 0, or 0 for all unique")
   U_D = np.where((U > 0) & (U < D), U, D)
   single = U_D >= D
   if stage1 is None and single.sum() < 5:
-    raise ValueError(f"data_constrained: {single.sum()} single-epoch runs (tokens <= unique_tokens); the "
+    raise errors.ConfigError(f"data_constrained: {single.sum()} single-epoch runs (tokens <= unique_tokens); the "
                      "approach-3 stage needs at least 5 (several sizes and token counts), or pass stage1")
   if np.unique(D[~single] / U_D[~single]).size < 2:
-    raise ValueError("data_constrained: fewer than 2 distinct epoch counts among repeated runs "
+    raise errors.ConfigError("data_constrained: fewer than 2 distinct epoch counts among repeated runs "
                      "(tokens > unique_tokens); R_D* needs runs at several repetitions")
   rng = np.random.default_rng(seed)
   M = len(N)
   W_BxM = np.vstack([np.ones((1, M)), rng.multinomial(M, np.full(M, 1 / M), size=n_boot)])
   if stage1 is None:
-    s1 = fit.approach3(N[single], D[single], loss[single], grid=grid, delta=delta, boot_weights=W_BxM[1:, single],
+    s1 = chinchilla.approach3(N[single], D[single], loss[single], grid=grid, delta=delta, boot_weights=W_BxM[1:, single],
                        tie_alpha_beta=tie_alpha_beta)
     stage1_BxK = np.array([[s1["params"][k] for k in STAGE1]]
                           + [list(r) for r in zip(*(s1["boot"][k] for k in STAGE1))])
@@ -251,7 +252,7 @@ def fit_data_constrained(N, D, U, loss, *, n_boot: int = 200, seed: int = 0, del
 
 def check_columns(df: pd.DataFrame) -> None:
   if "unique_tokens" not in df.columns or pd.to_numeric(df["unique_tokens"], errors="coerce").isna().all():
-    raise ValueError("unique_tokens: no such column in the results; allowed: runs whose config sets "
+    raise errors.ConfigError("unique_tokens: no such column in the results; allowed: runs whose config sets "
                      "data.unique_tokens (0 = the whole training split)")
 
 
@@ -262,5 +263,5 @@ def fit_frame(fdf: pd.DataFrame, *, x: str = "params_nonembed", loss: str = "eva
   unique_tokens 0 (the whole split) counts as single-epoch: runs longer than the split should set it."""
   check_columns(fdf)
   U = pd.to_numeric(fdf["unique_tokens"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
-  return fit_data_constrained(fit._col(fdf, x), fit._col(fdf, "tokens"), U, fit._col(fdf, loss),
+  return fit_data_constrained(estimator.column(fdf, x), estimator.column(fdf, "tokens"), U, estimator.column(fdf, loss),
                               n_boot=n_boot, seed=seed)

@@ -10,8 +10,10 @@ laws fit in log-log, and the 95 % percentile interval.
 import math
 
 import numpy as np
+import pandas as pd
 
 from scaling.laws import lbfgs
+from scaling import errors
 
 HUBER_DELTA = 1e-3
 _POLISH_FTOL = 1e-13  # L-BFGS stopping tolerance for the polished optimum and the bootstrap refits
@@ -25,33 +27,33 @@ def _values(name: str, v, *, positive: bool = True) -> np.ndarray:
   try:
     v = np.asarray(v, dtype=np.float64).ravel()
   except (TypeError, ValueError):
-    raise ValueError(f"{name}: values must be numbers") from None
+    raise errors.ConfigError(f"{name}: values must be numbers") from None
   bad = ~np.isfinite(v)
   if bad.any():
-    raise ValueError(f"{name}: {bad.sum()} of {v.size} values are NaN or infinite")
+    raise errors.ConfigError(f"{name}: {bad.sum()} of {v.size} values are NaN or infinite")
   if positive and v.size and (v <= 0).any():
-    raise ValueError(f"{name}: values must be > 0 (fits are in log space); got min {v.min():.4g}")
+    raise errors.ConfigError(f"{name}: values must be > 0 (fits are in log space); got min {v.min():.4g}")
   return v
 
 
 def _same_length(law: str, **arrays):
   sizes = {k: len(v) for k, v in arrays.items()}
   if len(set(sizes.values())) > 1:
-    raise ValueError(f"{law}: inputs differ in length: {sizes}")
+    raise errors.ConfigError(f"{law}: inputs differ in length: {sizes}")
 
 
 def _need_points(law: str, n: int, n_params: int, names: str):
   if n < n_params:
-    raise ValueError(f"{law}: {n} points for {n_params} parameters ({names}); need at least {n_params}")
+    raise errors.ConfigError(f"{law}: {n} points for {n_params} parameters ({names}); need at least {n_params}")
 
 
 def _need_distinct(law: str, name: str, v: np.ndarray, k: int):
   u = np.unique(v)
   if u.size == 0:
-    raise ValueError(f"{law}: no {name} values")
+    raise errors.ConfigError(f"{law}: no {name} values")
   if u.size < k:
     what = f"a single {name} value ({u[0]:.4g})" if u.size == 1 else f"{u.size} distinct {name} values"
-    raise ValueError(f"{law}: {what}; need at least {k} distinct sizes to fit")
+    raise errors.ConfigError(f"{law}: {what}; need at least {k} distinct sizes to fit")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def _fit_sum_of_powers(Z_NxM, y_N, starts_KxP, *, n_boot, seed, delta, ftol, boo
   # Capped: rows still crawling after 300 iterations are in flat regions; the best rows are polished.
   x, f, _ = lbfgs.minimize(fg32, starts_KxP, ftol=ftol, max_iter=300)
   if not np.isfinite(f).any():
-    raise ValueError("fit: every start diverged (losses or sizes far outside a sensible range?)")
+    raise errors.ConfigError("fit: every start diverged (losses or sizes far outside a sensible range?)")
   f = np.where(np.isfinite(f), f, np.inf)
   at_best = int(np.sum(f <= f.min() * (1 + 1e-4)))  # starts that found the optimum (to float32 noise)
   top = np.argsort(f)[:n_polish]
@@ -229,3 +231,8 @@ def _wls_line(x_G, y_BxG, w_BxG):
     icpt = (sy - slope * sx) / sw
   return slope, icpt
 
+
+def column(fdf: pd.DataFrame, name: str) -> np.ndarray:
+  if name not in fdf.columns:
+    raise errors.ConfigError(f"{name}: no such column in the results; columns: {', '.join(map(str, fdf.columns))}")
+  return pd.to_numeric(fdf[name], errors="coerce").to_numpy(dtype=np.float64)

@@ -28,13 +28,16 @@ import pandas as pd
 from scaling import io
 from scaling.laws.chinchilla import (_approach3_derived, approach1, approach2, approach3,  # noqa: F401
                                      chinchilla_grid, frontier)
-from scaling.laws.estimator import (BOOTSTRAPS, CI, HUBER_DELTA, _boundary_notes, _ci, _distinct_ok,  # noqa: F401
+from scaling.laws.estimator import (BOOTSTRAPS, CI, HUBER_DELTA, _boundary_notes, _ci, _distinct_ok,
                                     _fit_sum_of_powers, _need_distinct, _need_points, _same_length, _values,
                                     _wls_line)
+from scaling.laws import data_constrained, hparams
+from scaling.laws.estimator import column as _col
 from scaling.sweep import results
+from scaling import errors
 
 LAWS = ("auto", "power", "kaplan", "approach1", "approach2", "approach3", "hparams", "data_constrained")
-_OWN_MODULE = ("hparams", "data_constrained")  # laws in scaling/laws/<law>.py, each with a fit_frame
+_OWN_MODULE = {"hparams": hparams, "data_constrained": data_constrained}  # each with a fit_frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,7 +64,7 @@ def power(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x",
   alpha in 86-94 % of them (95 % intended), residual in 74-78 % (with n - 3 = 2 residual degrees of freedom
   its intervals are too narrow), so residual is there to compare, not to trust."""
   if bootstrap not in BOOTSTRAPS:
-    raise ValueError(f"bootstrap: {bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
+    raise errors.ConfigError(f"bootstrap: {bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
   x, loss = _values(x_name, x), _values("loss", loss)
   _same_length("power", **{x_name: x, "loss": loss})
   _need_points("power", len(x), 3, "E, A, alpha")
@@ -98,7 +101,7 @@ def seed_targets(loss, seed_losses, n_boot: int, seed: int) -> np.ndarray | None
   seed mean does). Points with one seed keep their loss. None when no point has two seeds."""
   k = np.array([len(s) for s in seed_losses])
   if len(k) != len(loss):
-    raise ValueError(f"seed_losses: {len(k)} points for {len(loss)} losses; allowed: one tuple per point")
+    raise errors.ConfigError(f"seed_losses: {len(k)} points for {len(loss)} losses; allowed: one tuple per point")
   if not n_boot or k.max(initial=0) < 2:
     return None
   rng = np.random.default_rng([seed, 1])  # its own stream: the point resamples stay those of seed
@@ -149,7 +152,7 @@ def predict(fit: dict, *xs, params: dict | None = None) -> np.ndarray:
     return (p["x_c"] / xs[0]) ** p["alpha"]
   if law == "approach3":
     return p["E"] + p["A"] / xs[0] ** p["alpha"] + p["B"] / xs[1] ** p["beta"]
-  raise ValueError(f"law: predict() takes 'power', 'kaplan' or 'approach3' fits; got {law!r}")
+  raise errors.ConfigError(f"law: predict() takes 'power', 'kaplan' or 'approach3' fits; got {law!r}")
 
 
 def predict_band(fit: dict, *xs, q=CI) -> tuple[np.ndarray, np.ndarray] | None:
@@ -178,7 +181,7 @@ def optimal_allocation(fit: dict, C) -> tuple[np.ndarray, np.ndarray]:
   if law == "approach3":
     d = _approach3_derived({k: np.asarray(v) for k, v in p.items()}, [])
     return d["G"] * (C / 6) ** d["a"], (C / 6) ** d["b"] / d["G"]
-  raise ValueError(f"law: optimal_allocation() takes approach1/2/3 fits; got {law!r}")
+  raise errors.ConfigError(f"law: optimal_allocation() takes approach1/2/3 fits; got {law!r}")
 
 
 def extrapolate(loss, *xs, law: str = "power", holdout: int = 1, n_boot: int = 200, seed: int = 0,
@@ -188,14 +191,14 @@ def extrapolate(loss, *xs, law: str = "power", holdout: int = 1, n_boot: int = 2
   xs = (x,) for power / kaplan, (N, D) for approach3. Reports predicted vs actual loss, the
   relative error and whether the actual loss lies in the bootstrap 95 % prediction band."""
   if law not in ("power", "kaplan", "approach3"):
-    raise ValueError(f"law: extrapolate() takes 'power', 'kaplan' or 'approach3'; got {law!r}")
+    raise errors.ConfigError(f"law: extrapolate() takes 'power', 'kaplan' or 'approach3'; got {law!r}")
   if not (isinstance(holdout, int) and holdout >= 1):
-    raise ValueError(f"holdout: must be an integer >= 1; got {holdout!r}")
+    raise errors.ConfigError(f"holdout: must be an integer >= 1; got {holdout!r}")
   loss = _values("loss", loss)
   xs = [_values(x_name if i == 0 else "D", x) for i, x in enumerate(xs)]
   sizes = np.unique(xs[0])
   if sizes.size <= holdout:
-    raise ValueError(f"extrapolate: {sizes.size} distinct sizes; cannot hold out {holdout} and fit the rest")
+    raise errors.ConfigError(f"extrapolate: {sizes.size} distinct sizes; cannot hold out {holdout} and fit the rest")
   cut = sizes[-holdout]
   train, test = xs[0] < cut, xs[0] >= cut
   fitter = {"power": lambda *a, **k: power(*a, x_name=x_name, **k),
@@ -226,12 +229,6 @@ def _x_column(fdf: pd.DataFrame, x: str) -> str:
   return "params"
 
 
-def _col(fdf: pd.DataFrame, name: str) -> np.ndarray:
-  if name not in fdf.columns:
-    raise ValueError(f"{name}: no such column in the results; columns: {', '.join(map(str, fdf.columns))}")
-  return pd.to_numeric(fdf[name], errors="coerce").to_numpy(dtype=np.float64)
-
-
 def _min_per_size(xv: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Lowest loss at each size. On results.best_points (one row per point) this only chooses between
   training lengths (the longest-trained model of the size); the inner grid was settled by mark_best."""
@@ -253,22 +250,21 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
               curves: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0, holdout: int = 1) -> dict:
   """Fits on a `results.load` DataFrame (completed runs only). See fit_sweep."""
   if law not in LAWS:
-    raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
+    raise errors.ConfigError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   if not (isinstance(n_boot, int) and n_boot >= 0):
-    raise ValueError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
+    raise errors.ConfigError(f"n_boot: must be an integer >= 0; got {n_boot!r}")
   for name, col in (("x", x), ("loss", loss)):
     if col not in df.columns:
       numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
-      raise ValueError(f"{name}: no column {col!r} in the results; numeric columns: {', '.join(numeric)}")
+      raise errors.ConfigError(f"{name}: no column {col!r} in the results; numeric columns: {', '.join(numeric)}")
   if law in _OWN_MODULE:
-    import importlib  # these modules import this one
-    law_module = importlib.import_module(f"scaling.laws.{law}")
+    law_module = _OWN_MODULE[law]
     law_module.check_columns(df)
   if "is_best" not in df.columns:
     df = results.mark_best(df, loss=loss)
   done = df[df["status"] == "completed"] if "status" in df.columns else df
   if done.empty:
-    raise ValueError("results: no completed runs to fit")
+    raise errors.ConfigError("results: no completed runs to fit")
   # Every law but hparams (which reads the whole inner grid) fits one row per point: its best setting,
   # the loss averaged over that setting's seeds (run_ids: every run that went into the fit).
   used = done if law == "hparams" else done[done["is_best"].astype(bool)]
@@ -347,7 +343,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
           **_approach1_frame(fdf, xc, loss, curves, **boot), "family": fam, "N": xc})
   if not out["fits"]:
     why = "; ".join(f"{k}: {v}" for k, v in out["skipped"].items() if not k.startswith("extrapolation/"))
-    raise ValueError(f"{law}: nothing could be fitted ({why or 'no family has enough runs'})")
+    raise errors.ConfigError(f"{law}: nothing could be fitted ({why or 'no family has enough runs'})")
   return out
 
 
@@ -382,7 +378,7 @@ def _seeds_at(fdf, xc, loss, xs, ys) -> list[tuple]:
 def _size_extrapolation(fdf, xc, loss, fam, holdout, boot) -> dict:
   xs, ys = _min_per_size(_col(fdf, xc), _col(fdf, loss))
   if xs.size < 3 + holdout:
-    raise ValueError(f"extrapolate: {xs.size} sizes; need {3 + holdout} to hold out {holdout} and fit 3 parameters")
+    raise errors.ConfigError(f"extrapolate: {xs.size} sizes; need {3 + holdout} to hold out {holdout} and fit 3 parameters")
   return {**extrapolate(ys, xs, law="power", holdout=holdout, x_name=xc, **boot), "family": fam}
 
 
@@ -403,7 +399,7 @@ def _approach1_frame(fdf, xc, loss, curves, n_boot, seed) -> dict:
   b = _col(fdf, "budget") if "budget" in fdf.columns else np.full(len(fdf), np.nan)
   sel = np.isfinite(b)
   if not sel.any():
-    raise ValueError("approach1: needs training curves (metrics.jsonl) or runs with a 'budget' tag")
+    raise errors.ConfigError("approach1: needs training curves (metrics.jsonl) or runs with a 'budget' tag")
   return approach1(b[sel], _col(fdf, xc)[sel], _col(fdf, "tokens")[sel], _col(fdf, loss)[sel],
                    fdf["run_id"].to_numpy()[sel], n_boot=n_boot, seed=seed)
 
@@ -440,7 +436,7 @@ def fit_sweep(sweep_dir: str, law: str = "auto", x: str = "params_nonembed", n_b
   SWEEP_DIR/fit_boot.npz (`load_fit` puts them back), so plots can draw bands without refitting.
   Returns what fit.json holds."""
   if law not in LAWS:  # before reading the directory: a typo is named even when the directory is wrong too
-    raise ValueError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
+    raise errors.ConfigError(f"law: unknown {law!r}; allowed: {', '.join(LAWS)}")
   df = results.load(sweep_dir)
   curves = results.load_curves(sweep_dir) if law in ("auto", "approach1") else None
   full = fit_frame(df, law=law, x=x, loss=loss, curves=curves, n_boot=n_boot, seed=seed)

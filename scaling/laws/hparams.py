@@ -21,8 +21,9 @@ count); band, centres and lines are redone per resample.
 import numpy as np
 import pandas as pd
 
-from scaling.laws import estimator, fit
+from scaling.laws import estimator
 from scaling.sweep import results
+from scaling import errors
 
 BAND = 0.0025
 METHODS = ("centre", "points")
@@ -35,12 +36,12 @@ def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre
                         for n, v in (("C", C), ("lr", lr), ("batch", batch), ("loss", loss)))
   estimator._same_length("hparams", C=C, lr=lr, batch=batch, loss=loss)
   if not (isinstance(band, (int, float)) and 0 <= band < 1):
-    raise ValueError(f"band: {band!r}; allowed: a fraction in [0, 1), e.g. 0.0025 for DeepSeek's 0.25 %")
+    raise errors.ConfigError(f"band: {band!r}; allowed: a fraction in [0, 1), e.g. 0.0025 for DeepSeek's 0.25 %")
   if method not in METHODS:
-    raise ValueError(f"method: {method!r}; allowed: {', '.join(METHODS)}")
+    raise errors.ConfigError(f"method: {method!r}; allowed: {', '.join(METHODS)}")
   Cs, g = np.unique(C, return_inverse=True)
   if Cs.size < 2:
-    raise ValueError(f"hparams: runs at {Cs.size} compute budget(s); need at least 2")
+    raise errors.ConfigError(f"hparams: runs at {Cs.size} compute budget(s); need at least 2")
   G, B = Cs.size, n_boot + 1
   rng = np.random.default_rng(seed)
   W_BxN = np.ones((B, len(C)))  # row 0: the data; rows 1..: resamples within each budget
@@ -58,7 +59,7 @@ def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre
     if varied.sum() < 2:
       what = "learning rates" if name == "lr" else "batch sizes"
       if name == "lr":
-        raise ValueError(f"hparams: {varied.sum()} budget(s) tried several learning rates; need at least 2")
+        raise errors.ConfigError(f"hparams: {varied.sum()} budget(s) tried several learning rates; need at least 2")
       notes.append(f"no B_opt law: {varied.sum()} budget(s) tried several {what} (need 2)")
       continue
     centre_BxG = np.stack([near_BxN[:, g == j] @ lv[g == j] / near_BxN[:, g == j].sum(1) for j in range(G)], 1)
@@ -91,7 +92,7 @@ def fit_hparams(C, lr, batch, loss, *, band: float = BAND, method: str = "centre
 
 def check_columns(df: pd.DataFrame) -> None:
   if "lr" not in df.columns or pd.to_numeric(df["lr"], errors="coerce").isna().all():
-    raise ValueError("lr: no learning rates in the results; allowed: runs whose config.json has train.lr "
+    raise errors.ConfigError("lr: no learning rates in the results; allowed: runs whose config.json has train.lr "
                      "(this project's training loop writes it)")
 
 
@@ -106,8 +107,8 @@ def inputs(fdf: pd.DataFrame, loss: str = "eval_loss") -> tuple[np.ndarray, ...]
     by_flops = fdf["budget_unit"] == "flops"
     C = C.where(~by_flops, pd.to_numeric(fdf["budget"], errors="coerce"))
   batch = pd.to_numeric(fdf["tokens"], errors="coerce") / pd.to_numeric(fdf["steps"], errors="coerce")
-  return (C.to_numpy(dtype=np.float64), fit._col(fdf, "lr"), batch.to_numpy(dtype=np.float64),
-          fit._col(fdf, loss))
+  return (C.to_numpy(dtype=np.float64), estimator.column(fdf, "lr"), batch.to_numpy(dtype=np.float64),
+          estimator.column(fdf, loss))
 
 
 def seed_means(point, C, lr, batch, loss) -> tuple[np.ndarray, ...]:

@@ -14,77 +14,18 @@ import matplotlib.lines
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scaling.laws import fit as fit_lib
+from scaling.laws import plot_hparams
+from scaling.laws.plot_common import (LABELS, completed as _completed, figure as _figure, fits as _fits,  # noqa: F401
+                                       label as _label, loglog as _loglog, num as _num, plain_y as _plain_y)
 from scaling.sweep import results
 
 CLASSIC = ("svm", "tree", "forest", "logreg", "ngram")
-LABELS = {
-    "params_nonembed": "non-embedding parameters N", "params": "parameters", "flops": "training FLOPs C",
-    "tokens": "training tokens D", "train_examples": "training examples", "step": "step",
-    "eval_loss": "held-out loss (nats)", "train_loss": "training loss (nats)",
-}
-
-
-def _label(name: str) -> str:
-  return LABELS.get(name, name)
-
-
-def _figure(ncols: int = 1, width: float = 5.2, height: float = 4.0):
-  fig = Figure(figsize=(width * ncols, height), layout="constrained")
-  FigureCanvasAgg(fig)
-  return fig, fig.subplots(1, ncols, squeeze=False)[0]
-
-
-def _loglog(ax, x: str, y: str, title: str = ""):
-  ax.set_xscale("log")
-  ax.set_yscale("log")
-  ax.set_xlabel(_label(x))
-  ax.set_ylabel(_label(y))
-  ax.grid(True, which="both", alpha=0.25)
-  if title:
-    ax.set_title(title)
-  if "loss" in y:  # N_opt / D_opt axes keep matplotlib's 10^k labels
-    _plain_y(ax)
-  lo, hi = ax.get_xlim()
-  if lo > 0 and hi / lo >= 10:  # majors suffice; matplotlib's minor labels (2x10^1, 3x10^1 ..) collide
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-
-
-def _plain_y(ax):
-  """Losses span a decade or two: label log-axis ticks as plain numbers (2, 0.3; not 2x10^0), the
-  minor ones at 2, 3 and 5 x 10^k only. Within one decade: ~6 evenly spaced labels (2.5, 3, 3.5, 4 over
-  2.3 .. 4.3), as 10^k ticks would leave one or two. Call it after the final set_ylim."""
-  fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-  ax.yaxis.set_major_formatter(fmt)
-  lo, hi = ax.get_ylim()
-  if lo > 0 and hi / lo < 10:
-    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    return
-
-  def minor(v, _):
-    lead = round(v / 10 ** np.floor(np.log10(v)), 6)
-    return f"{v:g}" if lead in (2, 3, 5) else ""
-  ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
-
-
 def _family_colors(families) -> dict:
   cmap = matplotlib.colormaps["tab10"]
   return {f: cmap(i % 10) for i, f in enumerate(sorted(families))}
-
-
-def _num(df: pd.DataFrame, col: str) -> np.ndarray:
-  if col not in df.columns:
-    return np.full(len(df), np.nan)
-  return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
-
-
-def _completed(df: pd.DataFrame, loss: str) -> pd.DataFrame:
-  done = df[df["status"] == "completed"] if "status" in df.columns else df
-  return done[np.isfinite(_num(done, loss))]
 
 
 # Inner-grid columns named in the legend of the faint runs.
@@ -136,10 +77,6 @@ def _seed_counts(pts: pd.DataFrame) -> str:
 
 def _edge_label(n: int) -> str:
   return f"best at its grid's edge ({n} point{'s' * (n != 1)}; optimum not bracketed)"
-
-
-def _fits(fit: dict | None) -> dict:
-  return (fit or {}).get("fits", {})
 
 
 def _curve(ax, f: dict, lo: float, hi: float, color, label: str, extend: float = 2.0):
@@ -502,7 +439,6 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None) -> list[str]:
   figures = [("loss_vs_params", loss_vs_size_figure(df, fit, x=x, loss=loss)),
              ("loss_vs_flops", loss_vs_flops_figure(df, curves, fit, x=x, loss=loss)),
              ("loss_vs_train_examples", loss_vs_examples_figure(df, fit, loss=loss))]
-  from scaling.laws import plot_hparams  # it imports this module
   for fam in sorted(df["family"].dropna().unique()):
     figures.append((f"isoflop_{fam}", isoflop_figure(df, fit, fam, loss=loss) if fit else None))
     figures.append((f"hparams_{fam}", plot_hparams.figure(df, fit, fam, loss=loss)))

@@ -36,7 +36,7 @@ def _frontier_panel(ax, r: dict):
     ax.plot(fr["x"], np.where(inside, np.nan, curve["loss"]), color=col, lw=1.3, ls="--")
     if curve["lo"] is not None:
       ax.fill_between(fr["x"], curve["lo"], curve["hi"], color=col, alpha=0.15, lw=0)
-  t, (word, sym) = r["top"], WHAT[r["by"]]
+  t, (word, _) = r["top"], WHAT[r["by"]]
   L = np.interp(np.log(t["x"]), np.log(fr["x"]), fr["candidate"]["loss"])
   if np.isfinite(t["M"]) and fr["x"][0] <= t["M"] * t["x"] <= fr["x"][-1]:
     ax.annotate("", xy=(t["M"] * t["x"], L), xytext=(t["x"], L),

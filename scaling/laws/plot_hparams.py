@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scaling.laws import fit as fit_lib
-from scaling.laws import hparams, plot
+from scaling.laws import hparams, plot_common
 from scaling.sweep import results
 
 DEEPSEEK = {"lr": (0.3118, -0.125), "B": (0.292, 0.3271)}  # k, a with C in FLOPs and B in tokens
@@ -29,16 +29,16 @@ def _band(f: dict, name: str, cs: np.ndarray) -> np.ndarray | None:
 
 def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_loss") -> Figure | None:
   """lr_opt(C) and B_opt(C) of `family` from fit['fits']['hparams/<family>'] (None when there is none)."""
-  f = plot._fits(fit).get(f"hparams/{family}")
+  f = plot_common.fits(fit).get(f"hparams/{family}")
   if f is None:
     return None
-  fdf = plot._completed(df, loss)
+  fdf = plot_common.completed(df, loss)
   fdf = fdf[fdf["family"] == family]
   C, lr, batch, L = hparams.seed_means(results.point_ids(fdf), *hparams.inputs(fdf, loss))  # as the fit saw them
   best = {b["C"]: b["best_loss"] for b in f["per_budget"]}
   near = L <= np.array([best.get(c, -np.inf) for c in C]) * (1 + f["band"])
   names = [n for n in ("lr", "B") if f"a_{n}" in f["params"]]
-  fig, axes = plot._figure(len(names), width=5.2, height=5.4)
+  fig, axes = plot_common.figure(len(names), width=5.2, height=5.4)
   cs = np.geomspace(min(f["budgets"]) / 2, max(f["budgets"]) * 2, 100)
   for ax, name in zip(axes, names):
     v = lr if name == "lr" else batch
@@ -58,7 +58,7 @@ def figure(df: pd.DataFrame, fit: dict | None, family: str, loss: str = "eval_lo
     dk, da = DEEPSEEK[name]
     ax.plot(cs, dk * cs ** da, color="k", ls="--", lw=1.2, label=rf"DeepSeek LLM: ${dk}\,C^{{{da}}}$")
     col, ylabel = AXES[name]
-    plot._loglog(ax, "flops", col, f"optimal {'learning rate' if name == 'lr' else 'batch size'} vs compute")
+    plot_common.loglog(ax, "flops", col, f"optimal {'learning rate' if name == 'lr' else 'batch size'} vs compute")
     ax.set_ylabel(ylabel)
     tried = v[np.isfinite(v) & (v > 0)]
     ref = dk * np.asarray(f["budgets"]) ** da

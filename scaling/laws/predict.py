@@ -25,6 +25,7 @@ import pandas as pd
 
 from scaling.laws import fit as fit_lib
 from scaling.sweep import ledger, results
+from scaling import errors
 
 LEVEL = 0.95
 FORECAST_LAWS = ("auto", "power", "kaplan", "approach3")
@@ -104,9 +105,9 @@ def _positive(name: str, v) -> float | None:
   try:
     v = float(v)
   except (TypeError, ValueError):
-    raise ValueError(f"{name}: {v!r} is not a number; allowed: a number > 0") from None
+    raise errors.ConfigError(f"{name}: {v!r} is not a number; allowed: a number > 0") from None
   if not np.isfinite(v) or v <= 0:
-    raise ValueError(f"{name}: got {v:g}; allowed: a number > 0")
+    raise errors.ConfigError(f"{name}: got {v:g}; allowed: a number > 0")
   return v
 
 
@@ -114,10 +115,10 @@ def _family(pts: pd.DataFrame, family: str | None) -> str:
   fams = sorted(map(str, pts["family"].dropna().unique()))
   if family is None:
     if len(fams) != 1:
-      raise ValueError(f"family: the sweep has {len(fams)} families ({', '.join(fams)}); allowed: --family=one of them")
+      raise errors.ConfigError(f"family: the sweep has {len(fams)} families ({', '.join(fams)}); allowed: --family=one of them")
     return fams[0]
   if family not in fams:
-    raise ValueError(f"family: {family!r} has no completed runs here; allowed: {', '.join(fams)}")
+    raise errors.ConfigError(f"family: {family!r} has no completed runs here; allowed: {', '.join(fams)}")
   return family
 
 
@@ -129,7 +130,7 @@ def _law(sweep_dir: str, law: str | None, fdf: pd.DataFrame, x: str, C) -> str:
     law = (fit_lib.load_fit(sweep_dir) or {}).get("law", "auto")
     law = law if law in FORECAST_LAWS else "auto"
   if law not in FORECAST_LAWS:
-    raise ValueError(f"law: {law!r} gives no loss to forecast; allowed: {', '.join(FORECAST_LAWS)}")
+    raise errors.ConfigError(f"law: {law!r} gives no loss to forecast; allowed: {', '.join(FORECAST_LAWS)}")
   if law != "auto":
     return law
   xc = fit_lib._x_column(fdf, x)
@@ -145,49 +146,64 @@ def _ladder_tokens(pts: pd.DataFrame, xc: str, N: float) -> tuple[float, str]:
   n, d = fit_lib._col(pts, xc), fit_lib._col(pts, "tokens")
   ok = np.isfinite(n) & np.isfinite(d) & (d > 0)
   if not ok.any():
-    raise ValueError("D: the ladder's runs record no tokens; allowed: --D=TOKENS")
+    raise errors.ConfigError("D: the ladder's runs record no tokens; allowed: --D=TOKENS")
   if np.ptp(np.log(d[ok])) < 0.02:
     return float(np.exp(np.log(d[ok]).mean())), f"the ladder's {np.exp(np.log(d[ok]).mean()):.4g} tokens"
   r = np.log(d[ok] / n[ok])
   if np.ptp(r) < 0.05:
     return float(N * np.exp(r.mean())), f"the ladder's {np.exp(r.mean()):.3g} tokens per parameter"
-  raise ValueError("D: the ladder's tokens follow no single rule (neither fixed nor per parameter); allowed: "
+  raise errors.ConfigError("D: the ladder's tokens follow no single rule (neither fixed nor per parameter); allowed: "
                    "--law=approach3 on runs at >= 2 budgets")
 
 
 def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: float | None = None,
             law: str | None = None, *, family: str | None = None, x: str = "params_nonembed",
             loss: str = "eval_loss", n_boot: int = 200, seed: int = 0, discrepancy: float = 0.0,
-            record: bool = True) -> dict:
+            record: bool = True, holdout: int = 0) -> dict:
   """Forecast one run of SWEEP_DIR at (N, D) or at the compute-optimal allocation of C FLOPs. N counts the
   `x` column's parameters (non-embedding by default), D tokens. Returns the forecast (ledger.py lists its
   fields) and, with `record`, appends it to SWEEP_DIR/predictions.jsonl. Bad input: ValueError naming the
-  field, before any fit."""
+  field, before any fit. `holdout=k` leaves the family's k largest sizes out of the fit and (N unset) forecasts
+  the largest: a backtest the ledger scores against the runs already there."""
+  if not (isinstance(holdout, int) and holdout >= 0):
+    raise errors.ConfigError(f"holdout: {holdout!r}; allowed: an integer >= 0 (the largest sizes to leave out)")
   if not os.path.isdir(sweep_dir):
-    raise ValueError(f"sweep_dir: {sweep_dir!r} is not a directory; allowed: a directory written by `scaling sweep`")
+    raise errors.ConfigError(f"sweep_dir: {sweep_dir!r} is not a directory; allowed: a directory written by `scaling sweep`")
   N, D, C = _positive("N", N), _positive("D", D), _positive("C", C)
   if C is not None and (N is not None or D is not None):
-    raise ValueError("C: give either --C (the compute-optimal allocation) or --N [--D], not both")
-  if C is None and N is None:
-    raise ValueError("N: required (or --C=FLOPS for the compute-optimal allocation); allowed: a number > 0")
+    raise errors.ConfigError("C: give either --C (the compute-optimal allocation) or --N [--D], not both")
+  if C is None and N is None and not holdout:
+    raise errors.ConfigError("N: required (or --C=FLOPS for the compute-optimal allocation); allowed: a number > 0")
   if law is not None and law not in FORECAST_LAWS:
-    raise ValueError(f"law: {law!r} gives no loss to forecast; allowed: {', '.join(FORECAST_LAWS)}")
+    raise errors.ConfigError(f"law: {law!r} gives no loss to forecast; allowed: {', '.join(FORECAST_LAWS)}")
   df = results.load(sweep_dir)
   done = df[(df["status"] == "completed") & df["is_best"].astype(bool)]
   if done.empty:
-    raise ValueError(f"sweep_dir: {sweep_dir!r} has no completed runs to fit; allowed: a sweep with results")
+    raise errors.ConfigError(f"sweep_dir: {sweep_dir!r} has no completed runs to fit; allowed: a sweep with results")
   pts = results.best_points(done, loss)
   fam = _family(pts, family)
   fpts, fdone = pts[pts["family"] == fam], done[done["family"] == fam]
+  if holdout:
+    xh = fit_lib._x_column(fpts, x)
+    sizes = np.unique(fit_lib._col(fpts, xh))
+    if holdout >= sizes.size - 1:
+      raise errors.ConfigError(f"holdout: {holdout} of {sizes.size} sizes would leave too few to fit; allowed: "
+                               f"0 .. {max(sizes.size - 2, 0)}")
+    held = sizes[-holdout:]
+    if N is None and C is None:
+      N = float(held[-1])
+    notes = []
+    fpts, fdone = fpts[~np.isin(fit_lib._col(fpts, xh), held)], fdone[~np.isin(fit_lib._col(fdone, xh), held)]
+    notes.append(f"backtest: the {holdout} largest {xh} ({', '.join(f'{v:.4g}' for v in held)}) left out of the fit")
   name = _law(sweep_dir, law, fpts, x, C)
   if C is not None and name != "approach3":
-    raise ValueError(f"C: the compute-optimal allocation needs law approach3; allowed: --law=approach3 (or auto) "
+    raise errors.ConfigError(f"C: the compute-optimal allocation needs law approach3; allowed: --law=approach3 (or auto) "
                      f"on runs at >= 2 budgets, or --N (law {name})")
-  notes = []
+  notes = notes if holdout else []
   try:
     out = fit_lib.fit_frame(fdone, law=name, x=x, loss=loss, n_boot=n_boot, seed=seed)
   except ValueError as e:
-    raise ValueError(f"law: {name} cannot be fitted to {fam} in this sweep ({' '.join(str(e).split())}); "
+    raise errors.ConfigError(f"law: {name} cannot be fitted to {fam} in this sweep ({' '.join(str(e).split())}); "
                      f"allowed: one of {', '.join(FORECAST_LAWS)} that fits") from None
   key, f = next((k, v) for k, v in out["fits"].items() if v.get("family") == fam)
   xc = f.get("N", f.get("x"))
@@ -197,7 +213,7 @@ def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: f
       N, D = float(n_opt), float(d_opt)
       notes.append(f"compute-optimal allocation of C={C:.4g} FLOPs by approach 3 (C = 6 N D)")
     elif D is None:
-      raise ValueError("D: required with law approach3 (tokens to train for); allowed: a number > 0, or --C")
+      raise errors.ConfigError("D: required with law approach3 (tokens to train for); allowed: a number > 0, or --C")
     xs = [N, D]
     ys, fit_xs = fit_lib._col(fpts, loss), [fit_lib._col(fpts, xc), fit_lib._col(fpts, "tokens")]
   else:
@@ -206,7 +222,7 @@ def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: f
       D = d_ladder
       notes.append(f"D: {rule}")
     elif abs(D / d_ladder - 1) > ledger.RTOL:
-      raise ValueError(f"D: a {name} law in {xc} forecasts along the ladder ({rule}: {d_ladder:.4g} at this N); "
+      raise errors.ConfigError(f"D: a {name} law in {xc} forecasts along the ladder ({rule}: {d_ladder:.4g} at this N); "
                        f"got {D:.4g}; allowed: that D (or none), or --law=approach3 on runs at >= 2 budgets")
     xs = [N]
     fit_xs, ys = fit_lib._min_per_size(fit_lib._col(fpts, xc), fit_lib._col(fpts, loss))

@@ -37,7 +37,7 @@ def write_sweep(sweep_dir: str, *, budgets=(1e13, 3e13, 1e14, 3e14), sizes_per_b
                 spread: float = 4.0, law: dict | None = None, noise: float = 0.01, seed: int = 0) -> dict:
   law = dict(GPT_LAW if law is None else law)
   rng = np.random.default_rng(seed)
-  jitter = lambda: float(np.exp(noise * rng.standard_normal()))  # noqa: E731
+  jitter = lambda: float(np.exp(noise * rng.standard_normal()))
   io.atomic_write_json(os.path.join(sweep_dir, "sweep.json"), {"name": "synthetic", "kind": "isoflop"})
   embed = 256 * 64  # byte vocabulary x d_model: counted in params, not in N
 

@@ -7,16 +7,17 @@ from scaling.models import accounting, mup, sizes
 from scaling.models.dnn import DNN
 from scaling.models.gpt import GPT
 from scaling.models.transformer import Transformer
+from scaling import errors
 
 # The built-in families register themselves on import (each module owns one family).
-from scaling.models import gpt_family  # noqa: E402,F401  (registration, in this order: error messages list it)
-from scaling.models import transformer_family  # noqa: E402,F401
-from scaling.models import dnn_family  # noqa: E402,F401
-from scaling.models import checks, registry  # noqa: E402
+from scaling.models import gpt_family  # noqa: F401  (registration, in this order: error messages list it)
+from scaling.models import transformer_family  # noqa: F401
+from scaling.models import dnn_family  # noqa: F401
+from scaling.models import checks, registry
 
 
 def validate(family: str, m: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the field and what is allowed; called before anything compiles."""
+  """Raises errors.ConfigError naming the field and what is allowed; called before anything compiles."""
   fam = registry.get(family)
   checks.choice(m, "dtype", ("float32", "bfloat16"))
   if fam.validate is not None:
@@ -24,7 +25,7 @@ def validate(family: str, m: ml_collections.ConfigDict) -> None:
   mup.validate(family, m)
   if fam.uses_vocab(m):
     if not isinstance(m.vocab_size, int) or m.vocab_size < 2:
-      raise ValueError(f"model.vocab_size: must be an integer >= 2, got {m.vocab_size!r}")
+      raise errors.ConfigError(f"model.vocab_size: must be an integer >= 2, got {m.vocab_size!r}")
 
 
 def build(family: str, m: ml_collections.ConfigDict, seed: int = 0) -> nnx.Module:

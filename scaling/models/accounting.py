@@ -15,15 +15,48 @@ import ml_collections
 
 from scaling.models import registry, xla_flops
 
+# GPT recipe fields (scaling/models/layers.py) and the values that build the GPT-2 recipe every run used before
+# they existed (also runid.ADDED_DEFAULTS). tie_embeddings is older and stays a required field.
+RECIPE_DEFAULTS = {"norm": "layernorm", "mlp": "gelu", "qk_norm": False, "bias": True}
+SWIGLU_MULTIPLE = 8
+
 
 def _attn_block(d: int, hk: int) -> int:
   return 4 * d * hk  # q, k, v, o projections
 
 
+def _recipe(m: ml_collections.ConfigDict, name: str):
+  return m[name] if name in m else RECIPE_DEFAULTS[name]
+
+
+def swiglu_hidden(d_ff: int) -> int:
+  """SwiGLU's hidden width for a GELU-equivalent d_ff: 2/3 d_ff rounded to the nearest multiple of 8 (at least
+  8), so its 3 d x f matrices hold ~ the GELU MLP's 2 d x d_ff (exactly when d_ff is a multiple of 12)."""
+  return max(SWIGLU_MULTIPLE, SWIGLU_MULTIPLE * round(2 * d_ff / 3 / SWIGLU_MULTIPLE))
+
+
+def _mlp_params(m: ml_collections.ConfigDict) -> int:
+  return 3 * m.d_model * swiglu_hidden(m.d_ff) if _recipe(m, "mlp") == "swiglu" else 2 * m.d_model * m.d_ff
+
+
+def _mlp_flops(m: ml_collections.ConfigDict) -> int:
+  """Forward matmul FLOPs of one MLP per token (2 per multiply-accumulate)."""
+  return 2 * _mlp_params(m)
+
+
+def _norm_params(m: ml_collections.ConfigDict, d: int) -> int:
+  return d * (2 if _recipe(m, "bias") else 1)  # scale (+ bias); RMSNorm and LayerNorm alike
+
+
+def _qk_norm_params(m: ml_collections.ConfigDict) -> int:
+  """Per layer: one norm on q and one on k, over head_dim, shared by the heads."""
+  return 2 * _norm_params(m, m.d_model // m.n_heads) if _recipe(m, "qk_norm") else 0
+
+
 def gpt_params(m: ml_collections.ConfigDict) -> dict:
-  d, hk, f, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.d_ff, m.vocab_size
-  ln = 2 * d
-  nonembed = m.n_layers * (_attn_block(d, hk) + 2 * d * f + 2 * ln) + ln
+  d, hk, v = m.d_model, (m.d_model // m.n_heads) * m.n_heads, m.vocab_size
+  ln = _norm_params(m, d)
+  nonembed = m.n_layers * (_attn_block(d, hk) + _mlp_params(m) + 2 * ln + _qk_norm_params(m)) + ln
   # `in`, not ConfigDict.get: a missing key's get builds a difflib "did you mean" message, which was
   # 40 % of expanding a 54-run sweep (sizes.from_params calls this for ~150 candidates per member).
   nc = m.num_classes if "num_classes" in m else 0
@@ -61,7 +94,7 @@ def params(family: str, m: ml_collections.ConfigDict) -> dict:
 
 def gpt_forward_flops(m: ml_collections.ConfigDict, seq_len: int, dec_len: int | None = None) -> float:
   d, hk = m.d_model, (m.d_model // m.n_heads) * m.n_heads
-  body = m.n_layers * 2 * (_attn_block(d, hk) + 2 * d * m.d_ff)
+  body = m.n_layers * (2 * _attn_block(d, hk) + _mlp_flops(m))
   if "num_classes" in m and m.num_classes:  # a classifier runs its head once on pooled features, not the vocab head
     return seq_len * (body + m.n_layers * 4 * seq_len * hk) + 2 * d * m.num_classes
   return seq_len * (body + 2 * d * m.vocab_size + m.n_layers * 4 * seq_len * hk)

@@ -2,6 +2,7 @@
 
 import ml_collections
 
+from scaling import errors
 from scaling.models import accounting, activations, checks, gpt_family, registry, sizes
 from scaling.models.dnn import DNN
 
@@ -18,7 +19,7 @@ def validate(m: ml_collections.ConfigDict) -> None:
   checks.choice(m, "head", ("lm", "classify"))
   checks.positive(m, ["width"] + (["d_embed", "context"] if m.head == "lm" else ["num_features", "num_classes"]))
   if not isinstance(m.depth, int) or m.depth < 0:
-    raise ValueError(f"model.depth: must be an integer >= 0, got {m.depth!r}")
+    raise errors.ConfigError(f"model.depth: must be an integer >= 0, got {m.depth!r}")
 
 
 def finalize(c: ml_collections.ConfigDict, info: dict) -> None:
@@ -28,7 +29,7 @@ def finalize(c: ml_collections.ConfigDict, info: dict) -> None:
 
 def check_task(c: ml_collections.ConfigDict, task: str) -> None:
   if c.model.get("head", "lm") != ("classify" if task == "classify" else "lm"):
-    raise ValueError(f"model.head: {c.model.get('head')!r} does not fit data.task={task!r}; allowed: "
+    raise errors.ConfigError(f"model.head: {c.model.get('head')!r} does not fit data.task={task!r}; allowed: "
                      f"{'classify' if task == 'classify' else 'lm'}")
 
 

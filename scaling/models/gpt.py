@@ -1,4 +1,7 @@
-"""GPT: decoder-only, pre-LayerNorm, causal attention; learned or rotary positions; tied or untied head.
+"""GPT: decoder-only, pre-norm, causal attention; learned or rotary positions; tied or untied head.
+
+The recipe fields (model.norm, mlp, qk_norm, bias, tie_embeddings) pick GPT-2's or a modern recipe
+(sizes.RECIPES; layers.py builds each part).
 
 With `num_classes` > 0 in the config the model also has a classification head (`classify`): final-LN
 features mean-pooled over the sequence -> linear. Fine-tuning adds it to a pretrained LM (whose checkpoint
@@ -25,7 +28,7 @@ class GPT(nnx.Module):
       self.pos_embed = layers.param(rngs, (cfg.max_len, cfg.d_model), (None, "embed"))
     self.scan = stack.scanned(cfg)
     self.blocks = stack.make(lambda r: layers.Block(cfg, rngs=r), cfg.n_layers, self.scan, rngs)
-    self.ln_f = layers.LayerNorm(cfg.d_model, rngs=rngs)
+    self.ln_f = layers.norm(cfg, cfg.d_model, rngs=rngs)
     if not cfg.tie_embeddings:
       self.head = layers.param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
     if cfg.get("num_classes", 0):

@@ -14,8 +14,15 @@ def mup_suffix(m: ml_collections.ConfigDict) -> str:
   return f"-mup{m.base_width}" if mup.enabled(m) else ""
 
 
+# The recipe fields are in the id by name ('-modern', sizes.recipe_name); the attention kernel computes the
+# same function, so it never enters the id.
+NAMED = (*accounting.RECIPE_DEFAULTS, "attention")
+
+
 def tag(m: ml_collections.ConfigDict) -> str:
-  return f"d{m.d_model}-L{m.n_layers}{mup_suffix(m)}" + checks.recipe_tag(m, sizes.gpt_model(64, 2), ID_EXEMPT)
+  recipe = sizes.recipe_name(m)  # GPT-2's recipe adds nothing: the ids of runs made before recipes stay
+  return (f"d{m.d_model}-L{m.n_layers}{mup_suffix(m)}" + ("" if recipe == "gpt2" else f"-{recipe}")
+          + checks.recipe_tag(m, sizes.gpt_model(64, 2), ID_EXEMPT + NAMED))
 
 
 def finalize(c: ml_collections.ConfigDict, info: dict) -> None:
@@ -25,6 +32,7 @@ def finalize(c: ml_collections.ConfigDict, info: dict) -> None:
 
 def validate(m: ml_collections.ConfigDict) -> None:
   checks.attention_stack(m)
+  checks.gpt_recipe(m)
 
 
 def _size(spec):
@@ -34,4 +42,5 @@ def _size(spec):
 FAMILY = registry.register(registry.Family(
     name="gpt", module=GPT, sizes={k: _size(v) for k, v in (sizes.GPT_SIZES | sizes.GPT_EXTRA).items()},
     from_params=sizes.gpt_from_params, params=accounting.gpt_params, forward_flops=accounting.gpt_forward_flops,
-    tag=tag, tasks=("lm", "module_cls"), validate=validate, finalize=finalize, scan_layers=True, mup=True, activations=activations.decoder))
+    tag=tag, tasks=("lm", "module_cls"), validate=validate, finalize=finalize, scan_layers=True, mup=True,
+    activations=activations.decoder))

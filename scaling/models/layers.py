@@ -1,5 +1,9 @@
 """Blocks shared by the families: attention (self / causal / cross, with KV cache), MLP, norms, rotary.
 
+The GPT recipe fields (`model.norm`, `mlp`, `qk_norm`, `bias`; defaults = the GPT-2 recipe, read with
+`recipe_field` so configs written before they existed build the same model) choose LayerNorm or RMSNorm,
+a GELU or SwiGLU MLP, an optional norm on q and k per head, and whether norms have an additive bias.
+
 Every parameter carries *logical* axis names (`vocab`, `embed`, `heads`, `kv`, `mlp`, `classes`);
 `scaling.parallel` maps them onto whatever mesh the run uses, so model code never names a mesh axis.
 Parameters are kept in `param_dtype` (f32) and cast to the compute `dtype` at use (mixed precision).
@@ -11,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models import mup
+from scaling import errors
+from scaling.models import accounting, mup
 
 INIT_STD = 0.02  # GPT-2 style init; residual output projections are scaled by 1/sqrt(2 * n_layers).
 
@@ -28,14 +33,41 @@ def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str | None, ...], 
   return nnx.Param(init(rngs.params(), shape, jnp.float32), out_sharding=axes, eager_sharding=False)
 
 
+def recipe_field(cfg, name: str):
+  """A recipe field of a model config, its GPT-2 default where the config predates it (or is a Transformer's)."""
+  return cfg[name] if name in cfg else accounting.RECIPE_DEFAULTS[name]
+
+
 class LayerNorm(nnx.Module):
-  def __init__(self, d: int, *, rngs: nnx.Rngs):
-    self.scale = param(rngs, (d,), ("embed",), std=None, value=1.0)
-    self.bias = param(rngs, (d,), ("embed",), std=None, value=0.0)
+  def __init__(self, d: int, *, rngs: nnx.Rngs, bias: bool = True, axis: str | None = "embed"):
+    self.scale = param(rngs, (d,), (axis,), std=None, value=1.0)
+    self.bias = param(rngs, (d,), (axis,), std=None, value=0.0) if bias else None
 
   def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
     # Statistics in f32 whatever the compute dtype.
-    return layer_norm(x_BxLxD.astype(jnp.float32), self.scale[...], self.bias[...]).astype(x_BxLxD.dtype)
+    b = self.bias[...] if self.bias is not None else jnp.zeros_like(self.scale[...])
+    return layer_norm(x_BxLxD.astype(jnp.float32), self.scale[...], b).astype(x_BxLxD.dtype)
+
+
+class RMSNorm(nnx.Module):
+  """x / rms(x) * scale (+ bias) over the last axis (Zhang & Sennrich 2019): no mean subtraction."""
+
+  def __init__(self, d: int, *, rngs: nnx.Rngs, bias: bool = False, axis: str | None = "embed"):
+    self.scale = param(rngs, (d,), (axis,), std=None, value=1.0)
+    self.bias = param(rngs, (d,), (axis,), std=None, value=0.0) if bias else None
+
+  def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
+    x = x_BxLxD.astype(jnp.float32)
+    y = x * jax.lax.rsqrt(jnp.square(x).mean(-1, keepdims=True) + 1e-6) * self.scale[...]
+    if self.bias is not None:
+      y = y + self.bias[...]
+    return y.astype(x_BxLxD.dtype)
+
+
+def norm(cfg, d: int, *, rngs: nnx.Rngs, axis: str | None = "embed") -> nnx.Module:
+  """The norm `cfg` asks for (model.norm, model.bias) over a last axis of width d."""
+  cls = {"layernorm": LayerNorm, "rmsnorm": RMSNorm}[recipe_field(cfg, "norm")]
+  return cls(d, rngs=rngs, bias=recipe_field(cfg, "bias"), axis=axis)
 
 
 @jax.custom_vjp
@@ -100,17 +132,17 @@ def _dense_bwd(res, g_xF):
 dense.defvjp(_dense_fwd, _dense_bwd)
 
 
-# Which attention kernel `attention` runs: "auto" = cuDNN's fused (flash) attention where it applies (GPU,
-# 16-bit inputs, no padding mask, head_dim a multiple of 8 up to 128), the XLA form below elsewhere;
-# "xla" / "cudnn" force one. Read at trace time.
-ATTENTION_IMPL = "auto"
+# Which attention kernel `attention` runs (model.attention, a config field: part of what jit traces): "auto" =
+# cuDNN's fused (flash) attention where it applies (GPU, 16-bit inputs, no padding mask, head_dim a multiple of 8
+# up to 128), the XLA form below elsewhere; "xla" / "cudnn" force one.
+ATTENTION_IMPLS = ("auto", "xla", "cudnn")
 
 
-def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None) -> bool:
-  if ATTENTION_IMPL not in ("auto", "xla", "cudnn"):
-    raise ValueError(f"layers.ATTENTION_IMPL={ATTENTION_IMPL!r}: expected 'auto', 'xla' or 'cudnn'")
-  if ATTENTION_IMPL != "auto":
-    return ATTENTION_IMPL == "cudnn"
+def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None, impl: str) -> bool:
+  if impl not in ATTENTION_IMPLS:
+    raise errors.ConfigError(f"model.attention: {impl!r}; allowed: {', '.join(ATTENTION_IMPLS)}")
+  if impl != "auto":
+    return impl == "cudnn"
   k = q_BxLxHxK.shape[-1]
   return (jax.default_backend() == "gpu" and mask_BxLxS is None and k % 8 == 0 and k <= 128
           and q_BxLxHxK.dtype in (jnp.bfloat16, jnp.float16))
@@ -118,14 +150,14 @@ def _use_cudnn(q_BxLxHxK: jax.Array, mask_BxLxS: jax.Array | None) -> bool:
 
 def attention(q_BxLxHxK: jax.Array, k_BxSxHxK: jax.Array, v_BxSxHxK: jax.Array, *,
               mask_BxLxS: jax.Array | None = None, is_causal: bool = False,
-              scale: float | None = None) -> jax.Array:
-  """softmax(q k^T * scale) v per head (scale 1/sqrt(K) unless given), logits and softmax in f32. On GPU (see ATTENTION_IMPL) cuDNN's
-  fused kernel, which never materializes the [B, H, L, S] scores. Otherwise written out rather than
+              scale: float | None = None, impl: str = "auto") -> jax.Array:
+  """softmax(q k^T * scale) v per head (scale 1/sqrt(K) unless given), logits and softmax in f32. On GPU (see
+  ATTENTION_IMPLS) cuDNN's fused kernel, which never materializes the [B, H, L, S] scores. Otherwise written out rather than
   jax.nn.dot_product_attention (whose default is this same XLA computation) because that one contracts
   in [B, L, H, K] layout and masks with a select: on CPU this runs the d_model 256 / 512 train step
   6 % / 4 % faster (benchmarks/RESULTS.md). Here: one transpose per operand into [B, H, L, K],
   the causal mask as an additive bias (nothing to select in the backward), the scale folded into q."""
-  if _use_cudnn(q_BxLxHxK, mask_BxLxS):
+  if _use_cudnn(q_BxLxHxK, mask_BxLxS, impl):
     return jax.nn.dot_product_attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, implementation="cudnn",
                                         mask=None if mask_BxLxS is None else mask_BxLxS[:, None],
                                         is_causal=is_causal, scale=scale)
@@ -152,8 +184,14 @@ class Attention(nnx.Module):
   """Multi-head attention. Self-attention when `kv_BxSxD` is None, cross-attention otherwise."""
 
   def __init__(self, d_model: int, n_heads: int, head_dim: int, *, out_std: float, use_rope: bool,
-               dtype: jnp.dtype, rngs: nnx.Rngs, logit_scale: float | None = None):
-    self.n_heads, self.head_dim, self.use_rope, self.dtype = n_heads, head_dim, use_rope, dtype
+               dtype: jnp.dtype, rngs: nnx.Rngs, logit_scale: float | None = None, qk_norm=None, impl: str = "auto"):
+    self.n_heads, self.head_dim, self.use_rope, self.dtype, self.impl = n_heads, head_dim, use_rope, dtype, impl
+    # qk_norm: a model config whose model.qk_norm is True -> its norm (model.norm) on each head's q and k,
+    # over head_dim, before rope (Wortsman et al. 2023: keeps attention logits from growing); scales shared
+    # across heads.
+    on = qk_norm is not None and recipe_field(qk_norm, "qk_norm")
+    self.q_norm = norm(qk_norm, head_dim, rngs=rngs, axis="kv") if on else None
+    self.k_norm = norm(qk_norm, head_dim, rngs=rngs, axis="kv") if on else None
     self.logit_scale = logit_scale  # None: 1/sqrt(head_dim); μP passes its 1/head_dim form (models/mup.py)
     self.wq = param(rngs, (d_model, n_heads, head_dim), ("embed", "heads", "kv"))
     self.wk = param(rngs, (d_model, n_heads, head_dim), ("embed", "heads", "kv"))
@@ -173,6 +211,8 @@ class Attention(nnx.Module):
     q_BxLxHxK = dense(x_BxLxD.astype(dt), self.wq[...].astype(dt).reshape(d, h * k)).reshape(*x_BxLxD.shape[:2], h, k)
     k_BxSxHxK = dense(src_BxSxD.astype(dt), self.wk[...].astype(dt).reshape(d, h * k)).reshape(*src_BxSxD.shape[:2], h, k)
     v_BxSxHxK = dense(src_BxSxD.astype(dt), self.wv[...].astype(dt).reshape(d, h * k)).reshape(*src_BxSxD.shape[:2], h, k)
+    if self.q_norm is not None:
+      q_BxLxHxK, k_BxSxHxK = self.q_norm(q_BxLxHxK), self.k_norm(k_BxSxHxK)
     if self.use_rope and kv_BxSxD is None:
       q_BxLxHxK = rope(q_BxLxHxK, positions_BxL)
       k_BxSxHxK = rope(k_BxSxHxK, positions_BxL)
@@ -187,7 +227,7 @@ class Attention(nnx.Module):
       mask_BxLxS = (jnp.arange(k_cache.shape[1])[None, :] <= q_pos_L[:, None])[None]
       is_causal = False
     y_BxLxHxK = attention(q_BxLxHxK, k_BxSxHxK, v_BxSxHxK, mask_BxLxS=mask_BxLxS, is_causal=is_causal,
-                          scale=self.logit_scale)
+                          scale=self.logit_scale, impl=self.impl)
     y_BxLxD = dense(y_BxLxHxK.reshape(*y_BxLxHxK.shape[:2], h * k), self.wo[...].astype(dt).reshape(h * k, d))
     return y_BxLxD, new_cache
 
@@ -204,17 +244,41 @@ class MLP(nnx.Module):
     return dense(h_BxLxF, self.w_out[...].astype(dt))
 
 
+class SwiGLU(nnx.Module):
+  """(silu(x W_gate) * x W_up) W_down (Shazeer 2020) with hidden width accounting.swiglu_hidden(d_ff): three
+  matrices at ~2/3 the width hold as many parameters as the GELU MLP's two at d_ff."""
+
+  def __init__(self, d_model: int, d_ff: int, *, out_std: float, dtype: jnp.dtype, rngs: nnx.Rngs):
+    self.dtype = dtype
+    f = accounting.swiglu_hidden(d_ff)
+    self.w_gate = param(rngs, (d_model, f), ("embed", "mlp"))
+    self.w_up = param(rngs, (d_model, f), ("embed", "mlp"))
+    self.w_out = param(rngs, (f, d_model), ("mlp", "embed"), std=out_std)
+
+  def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
+    dt = self.dtype
+    x_BxLxD = x_BxLxD.astype(dt)
+    h_BxLxF = jax.nn.silu(dense(x_BxLxD, self.w_gate[...].astype(dt))) * dense(x_BxLxD, self.w_up[...].astype(dt))
+    return dense(h_BxLxF, self.w_out[...].astype(dt))
+
+
+def mlp(cfg, *, out_std: float, dtype: jnp.dtype, rngs: nnx.Rngs) -> nnx.Module:
+  cls = {"gelu": MLP, "swiglu": SwiGLU}[recipe_field(cfg, "mlp")]
+  return cls(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dtype, rngs=rngs)
+
+
 class Block(nnx.Module):
   """Pre-LayerNorm self-attention + MLP: a GPT layer (causal, optional KV cache) or an encoder layer
   (padding mask)."""
 
   def __init__(self, cfg, *, rngs: nnx.Rngs):
     dt, out_std = compute_dtype(cfg.dtype), residual_std(cfg.n_layers)
-    self.ln_attn = LayerNorm(cfg.d_model, rngs=rngs)
+    self.ln_attn = norm(cfg, cfg.d_model, rngs=rngs)
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, out_std=out_std,
-                          use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs, logit_scale=mup.attention_scale(cfg))
-    self.ln_mlp = LayerNorm(cfg.d_model, rngs=rngs)
-    self.mlp = MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
+                          use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs, logit_scale=mup.attention_scale(cfg),
+                          qk_norm=cfg, impl=cfg.get("attention", "auto"))
+    self.ln_mlp = norm(cfg, cfg.d_model, rngs=rngs)
+    self.mlp = mlp(cfg, out_std=out_std, dtype=dt, rngs=rngs)
 
   def __call__(self, x_BxLxD, positions_BxL, *, is_causal: bool = False, mask_BxLxS=None, cache=None):
     y_BxLxD, cache = self.attn(self.ln_attn(x_BxLxD), is_causal=is_causal, mask_BxLxS=mask_BxLxS,

@@ -23,6 +23,7 @@ import ml_collections
 from flax import nnx
 
 from scaling.models import registry
+from scaling import errors
 
 PARAMETRIZATIONS = ("sp", "mup")
 ROLES = ("input", "hidden", "output")
@@ -61,24 +62,24 @@ def attention_scale(m: ml_collections.ConfigDict) -> float:
 def validate(family: str, m: ml_collections.ConfigDict) -> None:
   p = m.get("parametrization", "sp")
   if p not in PARAMETRIZATIONS:
-    raise ValueError(f"model.parametrization: {p!r} not allowed; allowed: {', '.join(PARAMETRIZATIONS)}")
+    raise errors.ConfigError(f"model.parametrization: {p!r} not allowed; allowed: {', '.join(PARAMETRIZATIONS)}")
   if p == "sp":
     return
   b = m.get("base_width")
   if not isinstance(b, int) or isinstance(b, bool) or b <= 0:
-    raise ValueError(f"model.base_width: μP needs the width its hyperparameters are tuned at, got {b!r}; "
+    raise errors.ConfigError(f"model.base_width: μP needs the width its hyperparameters are tuned at, got {b!r}; "
                      "allowed: a positive integer (d_model, or the DNN's width)")
   if "n_heads" not in m:  # no attention: nothing below applies
     return
   if (m.d_ff * b) % m.d_model:
-    raise ValueError(f"model.base_width: d_ff={m.d_ff} must scale with d_model={m.d_model} to an integer at "
+    raise errors.ConfigError(f"model.base_width: d_ff={m.d_ff} must scale with d_model={m.d_model} to an integer at "
                      f"base_width={b}; allowed: base_width with d_ff*base_width divisible by d_model")
   h = m.get("base_head_dim", 0)
   if not isinstance(h, int) or isinstance(h, bool) or h < 0:
-    raise ValueError(f"model.base_head_dim: got {h!r}; allowed: an integer > 0, or 0 (base_width / n_heads)")
+    raise errors.ConfigError(f"model.base_head_dim: got {h!r}; allowed: an integer > 0, or 0 (base_width / n_heads)")
   if b % (h or m.n_heads):
     what = f"base_head_dim={h}" if h else f"n_heads={m.n_heads} (base_head_dim 0: base_width / n_heads)"
-    raise ValueError(f"model.base_head_dim: base_width={b} is not a multiple of {what}; "
+    raise errors.ConfigError(f"model.base_head_dim: base_width={b} is not a multiple of {what}; "
                      "allowed: a base_head_dim dividing base_width")
 
 
@@ -117,7 +118,7 @@ def roles(cls, family: str, m: ml_collections.ConfigDict) -> dict:
       return "input"
     return "hidden" if o0 != o1 else "output"
 
-  is_shape = lambda x: isinstance(x, tuple)  # noqa: E731
+  is_shape = lambda x: isinstance(x, tuple)
   return jax.tree_util.tree_map_with_path(role, base, delta, is_leaf=is_shape)
 
 

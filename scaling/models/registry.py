@@ -13,6 +13,8 @@ from collections.abc import Callable
 import ml_collections
 from flax import nnx
 
+from scaling import errors
+
 # Not neural families: sklearn estimators and n-gram counts (scaling/baselines), no parameters or FLOPs.
 BASELINES = ("svm", "tree", "forest", "logreg", "ngram")
 
@@ -29,14 +31,14 @@ class Family:
   # Forward FLOPs per example (model_cfg, seq_len, dec_len=None); None: XLA's cost analysis of the forward.
   forward_flops: Callable[..., float] | None = None
   tasks: tuple[str, ...] = ("lm",)  # data.task values it trains on; the first is the default
-  validate: Callable[[ml_collections.ConfigDict], None] | None = None  # model fields; ValueError naming one
+  validate: Callable[[ml_collections.ConfigDict], None] | None = None  # model fields; ConfigError naming one
   # (run config, dataset info) -> None: fills data-derived model fields (vocabulary, max_len) in place.
   finalize: Callable[[ml_collections.ConfigDict, dict], None] | None = None
   scan_layers: bool = False  # model.scan_layers / model.remat apply (checkpoint layout matters on resume)
   mup: bool = False  # μP fields (parametrization, base_width) apply
   seq_input: bool = True  # consumes a token sequence (seq_len, max_len); False: a fixed-size input
   for_task: Callable[[ml_collections.ConfigDict, str], None] | None = None  # (model cfg, task): task fields
-  check_task: Callable[[ml_collections.ConfigDict, str], None] | None = None  # (run cfg, task) -> ValueError
+  check_task: Callable[[ml_collections.ConfigDict, str], None] | None = None  # (run cfg, task) -> ConfigError
   uses_vocab: Callable[[ml_collections.ConfigDict], bool] = lambda m: True  # model.vocab_size from the data
   # Bytes backward keeps per example (model cfg, batch shapes, tensor-parallel ways, activation bytes);
   # None: not estimated (the memory rule then counts parameters and optimizer state only).
@@ -44,7 +46,7 @@ class Family:
 
   def named(self, size: str) -> ml_collections.ConfigDict:
     if size not in self.sizes:
-      raise ValueError(f"size: unknown {size!r} for {self.name}; allowed: {', '.join(self.sizes)}")
+      raise errors.ConfigError(f"size: unknown {size!r} for {self.name}; allowed: {', '.join(self.sizes)}")
     return self.sizes[size]()
 
   def width(self, m: ml_collections.ConfigDict) -> int:
@@ -61,7 +63,7 @@ _LOADED: set[str] = set()
 def register(family: Family) -> Family:
   """Adds `family` (re-registering a name replaces it: re-importing a user's file after an edit)."""
   if family.name in BASELINES:
-    raise ValueError(f"family: {family.name!r} is a baseline's name; allowed: any other name")
+    raise errors.ConfigError(f"family: {family.name!r} is a baseline's name; allowed: any other name")
   _FAMILIES[family.name] = family
   return family
 
@@ -76,19 +78,19 @@ def is_neural(name: str) -> bool:
 
 def get(name: str) -> Family:
   if name not in _FAMILIES:
-    raise ValueError(f"family: unknown {name!r}; allowed: {', '.join(names() + BASELINES)}")
+    raise errors.ConfigError(f"family: unknown {name!r}; allowed: {', '.join(names() + BASELINES)}")
   return _FAMILIES[name]
 
 
 def load_file(path: str) -> None:
-  """Imports a family file once per process (it calls `register`). ValueError naming `family_file`."""
+  """Imports a family file once per process (it calls `register`). ConfigError naming `family_file`."""
   if not path:
     return
   full = os.path.abspath(os.path.expanduser(path))
   if full in _LOADED:
     return
   if not os.path.isfile(full) or not full.endswith(".py"):
-    raise ValueError(f"family_file: {path!r} is not a Python file; allowed: a path to a .py file that "
+    raise errors.ConfigError(f"family_file: {path!r} is not a Python file; allowed: a path to a .py file that "
                      "calls scaling.models.registry.register")
   name = "scaling_family_" + hashlib.sha1(full.encode()).hexdigest()[:8]
   spec = importlib.util.spec_from_file_location(name, full)

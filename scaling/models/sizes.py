@@ -8,6 +8,7 @@ import math
 
 import ml_collections
 
+from scaling import errors
 from scaling.models import accounting, registry
 
 # name -> (d_model, n_layers); d_model = 32 * n_layers.
@@ -29,6 +30,30 @@ SCAN_LAYERS = False
 MUP_DEFAULTS = {"parametrization": "sp", "base_width": 0}
 
 
+# Named GPT recipes: model fields to set on any size (a sweep's overrides.model, or `sizes.gpt_model(d, L,
+# **sizes.RECIPES['modern'])`). 'gpt2' is every field's default (GPT-2: LayerNorm with biases, GELU MLP,
+# tied embeddings). 'modern' is the usual recent LM baseline ("Transformer++", LLaMA-style): RMSNorm without
+# biases, SwiGLU MLP at GELU-equal parameters (accounting.swiglu_hidden), qk-norm (Wortsman et al. 2023),
+# untied output embedding. Positions are not part of either (model.pos: set 'rope' for LLaMA's), so that a
+# comparison of the two isolates these fields; z-loss is an optimizer field (train.z_loss).
+RECIPES = {
+    "gpt2": dict(norm="layernorm", mlp="gelu", qk_norm=False, bias=True, tie_embeddings=True),
+    "modern": dict(norm="rmsnorm", mlp="swiglu", qk_norm=True, bias=False, tie_embeddings=False),
+}
+
+
+def recipe_name(m: ml_collections.ConfigDict) -> str:
+  """'gpt2' / 'modern' when the recipe fields added with them (norm, mlp, qk_norm, bias) match one, otherwise
+  a code of the non-default ones ('rmsnorm-swiglu-qknorm-nobias'). Run ids carry it when it is not 'gpt2'."""
+  new = tuple(accounting.RECIPE_DEFAULTS)
+  fields = {k: m[k] if k in m else accounting.RECIPE_DEFAULTS[k] for k in new}
+  for name, r in RECIPES.items():
+    if all(fields[k] == r[k] for k in new):
+      return name
+  code = {"norm": str, "mlp": str, "qk_norm": lambda v: "qknorm", "bias": lambda v: "nobias"}
+  return "-".join(code[k](v) for k, v in fields.items() if v != accounting.RECIPE_DEFAULTS[k])
+
+
 def _heads(d_model: int) -> int:
   """4 heads (at least 16 wide) until they are 64 wide, then 64-dim heads (GPT-2 / Kaplan shapes from d_model 256 on).
   Why not 64-dim heads everywhere: tiny members would get one head at d_model 64 and five 16-dim heads
@@ -44,7 +69,8 @@ def gpt_model(d_model: int, n_layers: int, n_heads: int | None = None, **kw) -> 
   return ml_collections.ConfigDict(dict(
       d_model=d_model, n_layers=n_layers, n_heads=n_heads or _heads(d_model), d_ff=4 * d_model,
       vocab_size=259, max_len=128, pos="learned", tie_embeddings=True, dtype="float32",
-      scan_layers=SCAN_LAYERS, remat="none", **MUP_DEFAULTS, base_head_dim=0) | kw)
+      scan_layers=SCAN_LAYERS, remat="none", **MUP_DEFAULTS, base_head_dim=0,
+      **accounting.RECIPE_DEFAULTS) | kw)
 
 
 def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.ConfigDict:
@@ -53,6 +79,8 @@ def transformer_model(d_model: int, n_layers: int, **kw) -> ml_collections.Confi
   cfg = gpt_model(d_model, n, **kw)
   cfg.n_dec_layers = n
   del cfg.tie_embeddings  # always shared (T5-style)
+  for k in accounting.RECIPE_DEFAULTS:  # the GPT-2 recipe only (its accounting has no recipe terms)
+    del cfg[k]
   return cfg
 
 
@@ -81,7 +109,7 @@ def _err(params, target_nonembed: float):
 
 def _check_target(target_nonembed: float) -> None:
   if target_nonembed <= 0:
-    raise ValueError(f"target_nonembed: must be > 0, got {target_nonembed}")
+    raise errors.ConfigError(f"target_nonembed: must be > 0, got {target_nonembed}")
 
 
 def aspect_from_params(make, params, depth_mult: int, per_layer: float, target_nonembed: float, *,

@@ -18,11 +18,11 @@ class DecoderBlock(nnx.Module):
     self.ln_self = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.self_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
                                       use_rope=cfg.pos == "rope", dtype=dt, rngs=rngs,
-                                      logit_scale=logit_scale)
+                                      logit_scale=logit_scale, impl=cfg.get("attention", "auto"))
     self.ln_cross = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.cross_attn = layers.Attention(cfg.d_model, cfg.n_heads, head_dim, out_std=out_std,
                                        use_rope=False, dtype=dt, rngs=rngs,
-                                       logit_scale=logit_scale)
+                                       logit_scale=logit_scale, impl=cfg.get("attention", "auto"))
     self.ln_mlp = layers.LayerNorm(cfg.d_model, rngs=rngs)
     self.mlp = layers.MLP(cfg.d_model, cfg.d_ff, out_std=out_std, dtype=dt, rngs=rngs)
 

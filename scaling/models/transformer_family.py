@@ -16,6 +16,7 @@ def tag(m: ml_collections.ConfigDict) -> str:
 
 def validate(m: ml_collections.ConfigDict) -> None:
   checks.attention_stack(m, extra=("n_dec_layers",))
+  checks.no_recipe(m, "transformer")
 
 
 FAMILY = registry.register(registry.Family(

@@ -22,6 +22,7 @@ from scaling import config as config_lib
 from scaling.sweep import worker
 from scaling.train import budget, checkpoint, optim
 from scaling.models import registry
+from scaling import errors
 
 MODES = ("", "cooldown")
 KINDS = ("data", "isoflop", "grid")  # ladder kinds whose members share sizes across budgets
@@ -30,21 +31,21 @@ BUDGET = {"tokens": 0, "flops": 0.0, "steps": 0}  # train fields that only set t
 
 def validate(s: ml_collections.ConfigDict) -> None:
   if s.branch not in MODES:
-    raise ValueError(f"branch: got {s.branch!r}; allowed: '' (separate runs) or 'cooldown'")
+    raise errors.ConfigError(f"branch: got {s.branch!r}; allowed: '' (separate runs) or 'cooldown'")
   if not s.branch:
     return
   if s.kind not in KINDS:
-    raise ValueError(f"branch: 'cooldown' needs budgets to branch to (kind {', '.join(KINDS)}), got kind "
+    raise errors.ConfigError(f"branch: 'cooldown' needs budgets to branch to (kind {', '.join(KINDS)}), got kind "
                      f"{s.kind!r}; allowed: '' for kind {s.kind!r}")
   if not registry.is_neural_config(s):
-    raise ValueError(f"branch: 'cooldown' trains neural families; allowed: '' for family {s.family!r}")
+    raise errors.ConfigError(f"branch: 'cooldown' trains neural families; allowed: '' for family {s.family!r}")
   f = s.cooldown_frac
   if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
-    raise ValueError(f"cooldown_frac: got {f!r}; allowed: a number in (0, 1) (the cool-down's share of each budget)")
+    raise errors.ConfigError(f"cooldown_frac: got {f!r}; allowed: a number in (0, 1) (the cool-down's share of each budget)")
   if s.cooldown_shape not in config_lib.DECAY_SHAPES:
-    raise ValueError(f"cooldown_shape: got {s.cooldown_shape!r}; allowed: {', '.join(config_lib.DECAY_SHAPES)}")
+    raise errors.ConfigError(f"cooldown_shape: got {s.cooldown_shape!r}; allowed: {', '.join(config_lib.DECAY_SHAPES)}")
   if s.pack != 1:
-    raise ValueError(f"pack: {s.pack} with branch='cooldown'; allowed: 1 (trunks and branches train one at a time)")
+    raise errors.ConfigError(f"pack: {s.pack} with branch='cooldown'; allowed: 1 (trunks and branches train one at a time)")
 
 
 def _group_key(c: ml_collections.ConfigDict) -> str:
@@ -72,7 +73,7 @@ def make(s: ml_collections.ConfigDict, runs: list, finish) -> list:
       c.train.update(schedule="wsd", decay_frac=float(s.cooldown_frac), decay_shape=s.cooldown_shape, warmup_steps=w)
       at = n - optim.decay_steps(c.train, n)
       if at < max(w, 1):
-        raise ValueError(f"{field}: {run_id} has {n} steps; its cool-down ({s.cooldown_frac:g} of them) would begin at "
+        raise errors.ConfigError(f"{field}: {run_id} has {n} steps; its cool-down ({s.cooldown_frac:g} of them) would begin at "
                          f"step {at}, before the end of warmup ({w} steps); allowed: budgets long enough for warmup + "
                          "cool-down (or a smaller cooldown_frac / warmup)")
       starts.append(at)

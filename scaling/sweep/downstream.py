@@ -17,6 +17,7 @@ balanced accuracy and loss vs pretraining params and vs pretraining loss). Relau
 stages (completed runs are skipped).
 """
 
+import logging
 import os
 
 import matplotlib
@@ -28,6 +29,9 @@ from scaling import io, runid
 from scaling.models import registry
 from scaling.sweep import executors, results, runner, worker
 from scaling.train import finetune
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 FINETUNE_DIR = "finetune"
 FIGURE = "downstream.png"
@@ -56,17 +60,17 @@ def validate(s: ml_collections.ConfigDict) -> None:
   registry.load(s)
   if not registry.is_neural(s.family) or "module_cls" not in registry.get(s.family).tasks:
     ok = [n for n in registry.names() if "module_cls" in registry.get(n).tasks]
-    raise ValueError(f"family: {s.family!r} not allowed with a finetune section; allowed: {', '.join(ok)}")
+    raise errors.ConfigError(f"family: {s.family!r} not allowed with a finetune section; allowed: {', '.join(ok)}")
   if not isinstance(f.get("scratch"), bool):
-    raise ValueError(f"finetune.scratch: got {f.get('scratch')!r}; allowed: True or False")
+    raise errors.ConfigError(f"finetune.scratch: got {f.get('scratch')!r}; allowed: True or False")
   if not f.get("seeds") or any(isinstance(x, bool) or not isinstance(x, int) for x in f.seeds):
-    raise ValueError(f"finetune.seeds: got {f.get('seeds')!r}; allowed: a non-empty tuple of integers")
+    raise errors.ConfigError(f"finetune.seeds: got {f.get('seeds')!r}; allowed: a non-empty tuple of integers")
   tb = f.get("test_batches")
   if isinstance(tb, bool) or not isinstance(tb, int) or tb < 0:
-    raise ValueError(f"finetune.test_batches: got {tb!r}; allowed: an integer >= 0 (0: the whole test split)")
+    raise errors.ConfigError(f"finetune.test_batches: got {tb!r}; allowed: an integer >= 0 (0: the whole test split)")
   r = f.get("lr_ratio")
   if isinstance(r, bool) or not isinstance(r, (int, float)) or r < 0:
-    raise ValueError(f"finetune.lr_ratio: got {r!r}; allowed: a number >= 0 (0: the overrides' train.lr)")
+    raise errors.ConfigError(f"finetune.lr_ratio: got {r!r}; allowed: a number >= 0 (0: the overrides' train.lr)")
 
 
 def finetune_config(s: ml_collections.ConfigDict, pre_dir: str, pre_row: dict, init: str,
@@ -106,7 +110,7 @@ def finetune_runs(s: ml_collections.ConfigDict, sweep_dir: str, pre_ids: list[st
   pre = pre[pre["run_id"].isin(pre_ids)]
   skipped = pre[pre["status"] != "completed"]
   for rid, status in zip(skipped["run_id"], skipped["status"]):
-    print(f"{s.name}: not fine-tuning {rid} (pretraining {status})")
+    log.info(f"{s.name}: not fine-tuning {rid} (pretraining {status})")
   out = []
   for row in pre[pre["status"] == "completed"].to_dict("records"):
     pre_dir = os.path.join(sweep_dir, "runs", row["run_id"])
@@ -138,7 +142,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
           if (res := worker.read_result(os.path.join(ft_dir, "runs", r))) is None
           or (retry_failed and res.get("status") != "completed")]
   if todo:
-    print(f"{s.name}: fine-tuning {len(todo)} of {len(runs)} runs into {ft_dir}")
+    log.info(f"{s.name}: fine-tuning {len(todo)} of {len(runs)} runs into {ft_dir}")
     ex = executors.make(s.executor, ft_dir, retry_failed)
     bar = runner.Progress(ft_dir, len(runs), len(runs) - len(todo), progress, s.executor.lock_timeout_s)
     ended: list[str] = []
@@ -219,7 +223,7 @@ def plot(sweep_dir: str, out_dir: str | None = None) -> str:
   from matplotlib.ticker import NullFormatter
   t = table(load(sweep_dir))
   if t.empty:
-    raise ValueError(f"sweep_dir: {sweep_dir!r} has no completed fine-tune runs under {FINETUNE_DIR}/")
+    raise errors.ConfigError(f"sweep_dir: {sweep_dir!r} has no completed fine-tune runs under {FINETUNE_DIR}/")
   rows = [(m, label) for m, label in METRICS if f"{m}_pretrained" in t]
   rows = [rows[0], next(r for r in rows if r[0].endswith("loss"))]  # headline accuracy + its loss
   out_dir = out_dir or os.path.join(sweep_dir, "figures")

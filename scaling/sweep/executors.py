@@ -7,6 +7,7 @@ A task is a list of run ids trained together (one run, or `pack` runs in one vma
 {run_id: 'trained' | 'done' | 'held'} (see worker.run_task).
 """
 
+import logging
 import dataclasses
 import os
 import subprocess
@@ -20,6 +21,9 @@ import ml_collections
 
 from scaling import io
 from scaling.sweep import locks, slurm_jobs, worker
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 RESULT_GRACE_S = 30.0  # a job SLURM says ended may take this long to show its result pickle (NFS)
 
@@ -196,7 +200,7 @@ class Slurm(Local):
         io.atomic_write_json(os.path.join(self.sweep_dir, "runs", r, "slurm.json"),
                              {"job_id": j.job_id, "submitted": time.time(), "folder": self.folder})
       on_start(t)
-    print(f"submitted {len(jobs)} {ex.cluster} job(s): {', '.join(j.job_id for j in jobs[:8])}"
+    log.info(f"submitted {len(jobs)} {ex.cluster} job(s): {', '.join(j.job_id for j in jobs[:8])}"
           f"{' ...' if len(jobs) > 8 else ''} (logs in {os.path.dirname(self.folder)})")
     if not self.e.slurm.wait:
       return
@@ -224,8 +228,7 @@ class Slurm(Local):
           if state == "CANCELLED":  # scancel: not a failure of the run; a relaunch resumes it
             out = {r: "trained" if worker.read_result(os.path.join(self.sweep_dir, "runs", r)) else "cancelled"
                    for r in t.run_ids}
-            print(f"sweep: SLURM job {j.job_id} was cancelled ({', '.join(t.run_ids)}); relaunch to resume",
-                  flush=True)
+            log.info(f"sweep: SLURM job {j.job_id} was cancelled ({', '.join(t.run_ids)}); relaunch to resume")
           else:
             out = _crashed(self.sweep_dir, t, f"JobFailed: SLURM job {j.job_id} ended {state} without a result;"
                            f" see {j.paths.stderr}", self.e.lock_timeout_s)
@@ -263,5 +266,5 @@ class RunTask:
 def make(e: ml_collections.ConfigDict, sweep_dir: str, retry_failed: bool):
   kinds = {"local": Local, "pool": Pool, "slurm": Slurm}
   if e.kind not in kinds:
-    raise ValueError(f"executor.kind: unknown {e.kind!r}; allowed: {', '.join(kinds)}")
+    raise errors.ConfigError(f"executor.kind: unknown {e.kind!r}; allowed: {', '.join(kinds)}")
   return kinds[e.kind](e, sweep_dir, retry_failed)

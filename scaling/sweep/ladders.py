@@ -62,15 +62,19 @@ stable ids (`gpt-d128-L4-t1.0e6-s0`, `gpt-d96-L3-C1.0e12-s0`, `dnn-w256-D2-t1.0e
 dataset's metadata (vocabulary, span lengths), building the dataset cache on first use.
 """
 
+import logging
 import math
 
 import ml_collections
 import numpy as np
 
 from scaling import config as config_lib
-from scaling.models import accounting, mup, registry, sizes as sizes_lib
+from scaling.models import accounting, registry, sizes as sizes_lib
 from scaling.sweep import branches, ledger, worker
 from scaling.train import budget, fit_memory
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 KINDS = ("params", "isoflop", "data", "grid")
 PARAM_COUNTS = ("nonembed", "total")
@@ -165,7 +169,7 @@ def fmt(x: float) -> str:
 
 
 def _fail(field: str, value, allowed: str):
-  raise ValueError(f"{field}: got {value!r}; allowed: {allowed}")
+  raise errors.ConfigError(f"{field}: got {value!r}; allowed: {allowed}")
 
 
 def _positive_numbers(field: str, values, *, allow_empty: bool = False):
@@ -277,7 +281,8 @@ def _member(s: ml_collections.ConfigDict, size) -> ml_collections.ConfigDict:
     c = config_lib.base(s.family, next(iter(fam.sizes)), task, family_file=s.get("family_file", ""))
     # task-decided fields (the MLP's head) shape the candidates too
     kw = {k: c.model[k] for k in ("head",) if k in c.model}
-    for k in ("pos", "dtype", "tie_embeddings"):  # shape-free model overrides shape the candidates too
+    # shape-free model overrides (the GPT recipe fields among them) shape the candidates too
+    for k in ("pos", "dtype", "tie_embeddings", *accounting.RECIPE_DEFAULTS):
       if k in s.overrides.get("model", {}):
         kw[k] = s.overrides.model[k]
     m = sizes_lib.from_params(s.family, size, **kw)
@@ -299,7 +304,7 @@ def _merge(dst: ml_collections.ConfigDict, src, path: str) -> None:
       with dst.unlocked():
         dst[k] = v.to_dict() if isinstance(v, ml_collections.ConfigDict) else v
     except TypeError as e:
-      raise ValueError(f"{path}.{k}: {v!r} does not fit the run config field ({e})") from None
+      raise errors.ConfigError(f"{path}.{k}: {v!r} does not fit the run config field ({e})") from None
 
 
 def _n(c: ml_collections.ConfigDict, param_count: str) -> float:
@@ -397,7 +402,7 @@ def _isoflop(s):
         p = budget.plan(c)
         # Rounding C / (FLOPs per step) to whole steps: a member with too few steps misses C.
         if abs(p["flops"] / C - 1) > s.flops_tolerance:
-          print(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
+          log.info(f"isoflop: skipping {c.family} {_model_tag(c)} at C={fmt(C)}: {p['steps']} steps give "
                 f"{p['flops']:.3g} FLOPs (off by more than flops_tolerance={s.flops_tolerance})")
           continue
         tags = dict(budget=float(C), budget_unit="flops", tokens_per_param=float(s.tokens_per_param),
@@ -452,7 +457,7 @@ def _forecast(s: ml_collections.ConfigDict) -> list:
       c.tags.forecast, c.tags.forecast_ledger = int(rec["index"]), rec["ledger"]
     n = _n(c, "nonembed")
     if abs(n / rec["N"] - 1) > ledger.RTOL:  # sizes come on a grid: the ledger scores only what was forecast
-      print(f"forecast {rec['ledger']}:{rec['index']}: {run_id} has N={n:.4g}, {100 * (n / rec['N'] - 1):+.1f} % from "
+      log.info(f"forecast {rec['ledger']}:{rec['index']}: {run_id} has N={n:.4g}, {100 * (n / rec['N'] - 1):+.1f} % from "
             f"the forecast's {rec['N']:.4g}; the ledger scores it only within {100 * ledger.RTOL:g} %: forecast "
             f"that size with `scaling predict {rec['ledger']} --N={n:.6g} --D={rec['D']:.6g}`")
   return runs
@@ -494,13 +499,13 @@ def expand(s: ml_collections.ConfigDict, fit: fit_memory.Target | None = None
   for run_id, c in runs:
     if run_id in seen:
       if _same(seen[run_id], c):  # two numeric targets landed on the same member: train it once
-        print(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
+        log.info(f"{s.name}: {run_id} appears twice (size targets closer than the size grid); training it once")
         continue
-      raise ValueError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
+      raise errors.ConfigError(f"sizes: two different members share the run id {run_id!r}; allowed: distinct "
                        f"sizes, budgets and unique tokens")
     seen[run_id] = c
     out.append((run_id, c))
   if not out:
-    raise ValueError("budgets: no run left (every member missed its FLOP budget); allowed: budgets large "
+    raise errors.ConfigError("budgets: no run left (every member missed its FLOP budget); allowed: budgets large "
                      "enough for several steps of each size")
   return out

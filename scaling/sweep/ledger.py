@@ -14,6 +14,7 @@ write() of one line; a rewrite goes through a temp file and a rename, so readers
 No jax here: the sweep runner scores the ledger after every sweep.
 """
 
+import logging
 import contextlib
 import fcntl
 import json
@@ -26,6 +27,9 @@ import pandas as pd
 
 from scaling import io
 from scaling.sweep import results
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 LEDGER = "predictions.jsonl"
 RTOL = 0.02
@@ -75,10 +79,10 @@ def entry(spec: str) -> dict:
   where, _, which = str(spec).rpartition(":") if ":" in str(spec) else (str(spec), "", "last")
   rows = read(where) if os.path.isdir(where) else None
   if rows is None:
-    raise ValueError(f"forecast: {where!r} is not a sweep directory; allowed: SWEEP_DIR[:INDEX|:last] of a "
+    raise errors.ConfigError(f"forecast: {where!r} is not a sweep directory; allowed: SWEEP_DIR[:INDEX|:last] of a "
                      "sweep with forecasts (`scaling predict`)")
   if not rows:
-    raise ValueError(f"forecast: {path(where)!r} holds no forecast; allowed: a sweep that `scaling predict` wrote to")
+    raise errors.ConfigError(f"forecast: {path(where)!r} holds no forecast; allowed: a sweep that `scaling predict` wrote to")
   if which == "last":
     return {**rows[-1], "ledger": os.path.abspath(where)}
   try:
@@ -86,7 +90,7 @@ def entry(spec: str) -> dict:
   except ValueError:
     i = -1
   if not 0 <= i < len(rows):
-    raise ValueError(f"forecast: index {which!r}; allowed: 'last' or 0..{len(rows) - 1}")
+    raise errors.ConfigError(f"forecast: index {which!r}; allowed: 'last' or 0..{len(rows) - 1}")
   return {**rows[i], "ledger": os.path.abspath(where)}
 
 
@@ -148,7 +152,7 @@ def score_sweep(sweep_dir: str, df: pd.DataFrame, announce: bool = True) -> list
       if "actual" in r and set(r.get("actual_runs", [])) & set(map(str, df["run_id"])):
         scored.append(r)
         if announce:
-          print(f"forecast {d}:{r['index']}: {describe(r)}", flush=True)
+          log.info(f"forecast {d}:{r['index']}: {describe(r)}")
   return scored
 
 

@@ -9,12 +9,15 @@ host and the pid is dead (or is now another process: the start time differs), or
 requeued after preemption takes over the lock its earlier incarnation left (same job id).
 """
 
+import logging
 import json
 import os
 import socket
 import threading
 import time
 import uuid
+
+log = logging.getLogger(__name__)
 
 LOCK = ".lock"
 BREAK_TIMEOUT_S = 60.0  # a breaker that died mid-break leaves .lock.break; older than this is ignored
@@ -113,7 +116,7 @@ class Lock:
     while not self._stop.wait(every):
       if not self._mine():
         self.lost = True  # broken by someone who judged us stale; nothing sane to do but say so
-        print(f"warning: lost the lock of {self.run_dir} (another sweep broke it as stale)")
+        log.info(f"warning: lost the lock of {self.run_dir} (another sweep broke it as stale)")
         return
       try:
         os.utime(self.path)

@@ -22,9 +22,10 @@ import math
 import ml_collections
 import pandas as pd
 
-from scaling import config as config_lib
 from scaling.sweep import ladders, status
-from scaling.train import budget as budget_lib, energy, fit_memory, memory, metrics, progress
+from scaling.train import budget as budget_lib
+from scaling.train import energy, fit_memory, memory, metrics, progress
+from scaling import errors
 from scaling.models import registry
 
 # --chip -> the key of metrics.PEAK_BF16 (None: measured on this host).
@@ -75,7 +76,7 @@ class Budget:
 
 def _check(field: str, v, ok: bool, allowed: str):
   if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok):
-    raise ValueError(f"{field}: {v}; allowed: {allowed}")
+    raise errors.ConfigError(f"{field}: {v}; allowed: {allowed}")
 
 
 def budget(s: ml_collections.ConfigDict, chip: str, mfu: float = 0.0, *, pue: float | None = None,
@@ -83,9 +84,9 @@ def budget(s: ml_collections.ConfigDict, chip: str, mfu: float = 0.0, *, pue: fl
   """The chip's figures, each overridable (None / 0 for mfu: the default, with its source). ValueError (one
   line naming the flag) for a value out of range, before anything is expanded."""
   if chip not in CHIPS:
-    raise ValueError(f"chip: {chip!r}; allowed: {', '.join(CHIPS)}")
+    raise errors.ConfigError(f"chip: {chip!r}; allowed: {', '.join(CHIPS)}")
   if mfu and not 0 < mfu <= 1:
-    raise ValueError(f"mfu: {mfu}; allowed: a fraction in (0, 1] (0: the chip's default)")
+    raise errors.ConfigError(f"mfu: {mfu}; allowed: a fraction in (0, 1] (0: the chip's default)")
   _check("pue", pue, pue is not None and pue >= 1, "a number >= 1 (facility power / IT power)")
   _check("price", price, price is not None and price >= 0, "a number >= 0 (USD per device-hour)")
   _check("grid", grid, grid is not None and grid >= 0, "a number >= 0 (gCO2e per kWh)")

@@ -28,7 +28,6 @@ import ml_collections
 import numpy as np
 import pandas as pd
 
-from scaling import config as config_lib
 from scaling import io
 from scaling.train import budget
 from scaling.models import registry

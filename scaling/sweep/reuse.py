@@ -16,6 +16,7 @@ import socket
 
 from scaling import faults, io, runid
 from scaling.sweep import locks, worker
+from scaling import errors
 
 TMP = ".reuse"
 
@@ -27,7 +28,7 @@ def check_sources(sources) -> list[str]:
     if not src:
       continue
     if not os.path.isdir(os.path.join(src, "runs")):
-      raise ValueError(f"reuse_from: {src} has no runs/ directory; allowed: sweep directories written by "
+      raise errors.ConfigError(f"reuse_from: {src} has no runs/ directory; allowed: sweep directories written by "
                        f"`scaling sweep`, comma-separated")
     out.append(os.path.abspath(src))
   return out

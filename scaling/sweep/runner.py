@@ -7,6 +7,7 @@ per-run locks; one that finds a run held by a live owner waits for it (or breaks
 dies) and returns when every run has ended.
 """
 
+import logging
 import os
 import socket
 import sys
@@ -17,11 +18,13 @@ import ml_collections
 import pandas as pd
 from tqdm.auto import tqdm
 
-from scaling import config as config_lib
 from scaling import faults, io, runid
 from scaling.models import accounting, registry
 from scaling.train import budget, memory, progress
 from scaling.sweep import branches, executors, ladders, ledger, locks, packed, results, reuse, status, worker
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["run_id", "params", "tokens", "eval_loss", "status"]
 
@@ -54,7 +57,7 @@ def check_conflicts(sweep_dir: str, runs, retry_failed: bool) -> None:
     redo = r is not None and retry_failed and r.get("status") != "completed"
     if (r is not None and not redo) or (r is None and (worker.checkpoint_step(d) or os.path.exists(
         os.path.join(d, "metrics.jsonl")))):
-      raise ValueError(f"sweep_dir: run {run_id} in {sweep_dir} was trained with another config "
+      raise errors.ConfigError(f"sweep_dir: run {run_id} in {sweep_dir} was trained with another config "
                        f"({'; '.join(diff[:3])}); allowed: the same config, a new --sweep_dir, or removing "
                        f"runs/{run_id}" + ("" if r is None or r.get("status") == "completed"
                                            else " (or --retry_failed to redo it)"))
@@ -175,7 +178,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   write_sweep_json(sweep_dir, s, runs)
   reused = reuse.adopt(sweep_dir, runs, list(reuse_from))
   if reused and progress:
-    print(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}", flush=True)
+    log.info(f"sweep: reused {len(reused)} completed runs of an equal config from {', '.join(reuse_from)}")
   configs = dict(runs)
   plain = {r: runid.plain(c) for r, c in runs}
   ids = [r for r, _ in runs]
@@ -230,7 +233,7 @@ def run_sweep(s: ml_collections.ConfigDict, sweep_dir: str, *, executor: str | N
   df = df[df["run_id"].isin(ids)].reset_index(drop=True)
   spent = branches.flops_summary(df)
   if spent:
-    print(spent, flush=True)
+    log.info(spent)
   if "role" in df.columns:  # trunks are not results of a budget (results.load leaves them out too)
     df = df[df["role"] != "trunk"].reset_index(drop=True)
   ledger.score_sweep(sweep_dir, df, announce=progress)  # forecasts of these runs get their actual loss

@@ -112,7 +112,7 @@ def run_task(sweep_dir: str, run_ids: list[str], configs: list[dict], *, retry_f
   """Claims and trains the task's runs; -> {run_id: 'trained' | 'done' | 'held'} ('done': it already
   had a result; 'held': another live process owns it). Never raises for a failing run: the failure is
   in its result.json. `compile_cache`: a JAX persistent compilation cache directory for this process."""
-  from scaling import config as config_lib, parallel
+  from scaling import parallel
   dirs = {r: os.path.join(sweep_dir, "runs", r) for r in run_ids}
   cfgs = {r: ml_collections.ConfigDict(c) for r, c in zip(run_ids, configs)}
   if registry.is_neural_config(cfgs[run_ids[0]]):

@@ -13,6 +13,7 @@ import ml_collections
 
 from scaling import io, runid
 from scaling.train import checkpoint, optim
+from scaling import errors
 
 # Fields a trunk and its branches may differ in: the budget and the schedule after the branch point.
 BRANCH_FIELDS = ("train.schedule", "train.steps", "train.tokens", "train.flops", "train.decay_frac",
@@ -29,32 +30,32 @@ def check(c: ml_collections.ConfigDict, steps: int, workdir: str | None) -> None
   t = c.train
   src, at = t.get("branch_from", ""), t.get("branch_step", 0)
   if isinstance(at, bool) or not isinstance(at, int) or at < 0:
-    raise ValueError(f"train.branch_step: got {at!r}; allowed: an integer >= 0 (0: not a branch)")
+    raise errors.ConfigError(f"train.branch_step: got {at!r}; allowed: an integer >= 0 (0: not a branch)")
   if bool(src) != bool(at):
-    raise ValueError(f"train.branch_from: {src!r} with branch_step={at}; allowed: both set (a branch: its trunk "
+    raise errors.ConfigError(f"train.branch_from: {src!r} with branch_step={at}; allowed: both set (a branch: its trunk "
                      "run and the step it starts from) or neither")
   if not src:
     return
   if t.schedule != "wsd":
-    raise ValueError(f"train.schedule: a cooldown branch cools down with 'wsd', got {t.schedule!r}; allowed: wsd")
+    raise errors.ConfigError(f"train.schedule: a cooldown branch cools down with 'wsd', got {t.schedule!r}; allowed: wsd")
   if t.warmup_steps < 0:
-    raise ValueError("train.warmup_steps: a cooldown branch needs its trunk's fixed warmup; allowed: an integer >= 0")
+    raise errors.ConfigError("train.warmup_steps: a cooldown branch needs its trunk's fixed warmup; allowed: an integer >= 0")
   start = steps - optim.decay_steps(t, steps)
   if not t.warmup_steps <= at <= start:
-    raise ValueError(f"train.branch_step: {at} is outside [warmup {t.warmup_steps}, cool-down start {start}] of "
+    raise errors.ConfigError(f"train.branch_step: {at} is outside [warmup {t.warmup_steps}, cool-down start {start}] of "
                      f"this {steps}-step budget; allowed: a step in that range (a budget shorter than warmup + "
                      f"cool-down cannot branch)")
   if workdir is None:
     return
   trunk = trunk_dir(c, workdir)
   if not checkpoint.has_step(trunk, at):
-    raise ValueError(f"train.branch_from: no committed checkpoint at step {at} in {trunk}; allowed: a trunk run "
+    raise errors.ConfigError(f"train.branch_from: no committed checkpoint at step {at} in {trunk}; allowed: a trunk run "
                      "directory that saved that step (train.checkpoint_steps)")
   cfg = os.path.join(trunk, "config.json")
   diff = [d for d in runid.config_diff(io.read_json(cfg), c) if not d.startswith(BRANCH_FIELDS)] \
       if os.path.exists(cfg) else ["config.json missing"]
   if diff:
-    raise ValueError(f"train.branch_from: the trunk {trunk} was trained with another config ({'; '.join(diff[:3])}); "
+    raise errors.ConfigError(f"train.branch_from: the trunk {trunk} was trained with another config ({'; '.join(diff[:3])}); "
                      "allowed: a trunk that differs only in budget and schedule")
 
 

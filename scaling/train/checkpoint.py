@@ -7,6 +7,7 @@ has its data position. A step missing either part is skipped on restore, never f
 Steps in `pinned` (a trunk's branch points) are never deleted; `keep` counts the others.
 """
 
+import logging
 import base64
 import os
 
@@ -14,6 +15,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from scaling import faults, io
+
+log = logging.getLogger(__name__)
 
 
 class Checkpointer:
@@ -66,7 +69,7 @@ class Checkpointer:
       try:
         state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
       except Exception as e:  # a torn or foreign directory: try the previous step
-        print(f"checkpoint {step} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping")
+        log.info(f"checkpoint {step} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping")
         continue
       saved = io.read_json(self._data_path(step))
       data = saved["data"]

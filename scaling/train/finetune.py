@@ -7,6 +7,7 @@ new head) keep their fresh initialization, and the optimizer state and step star
 `restore_params` is the one place that reads a run's parameters (sampling uses it too).
 """
 
+import logging
 import os
 
 import jax
@@ -14,8 +15,10 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from scaling import config as config_lib
-from scaling import io
 from scaling.models import stack
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 def latest_steps(run_dir: str) -> list[int]:
   """Committed orbax steps under RUN/checkpoints, newest first."""
@@ -31,7 +34,7 @@ def restore_params(run_dir: str, abstract_params: dict, field: str = "init_from"
   (orbax partial restore; the optimizer state is never loaded). Missing entries are absent from the result."""
   steps = latest_steps(run_dir)
   if not steps:
-    raise ValueError(f"{field}: {run_dir!r} has no checkpoint under checkpoints/; allowed: a run that "
+    raise errors.ConfigError(f"{field}: {run_dir!r} has no checkpoint under checkpoints/; allowed: a run that "
                      "finished or saved a checkpoint")
   ckpt_dir = os.path.join(os.path.abspath(os.path.expanduser(run_dir)), "checkpoints")
   manager = _reader(ckpt_dir)
@@ -56,7 +59,7 @@ def restore_params(run_dir: str, abstract_params: dict, field: str = "init_from"
       return step, params
   finally:
     manager.close()
-  raise ValueError(f"{field}: no readable checkpoint in {ckpt_dir!r} (steps {steps})")
+  raise errors.ConfigError(f"{field}: no readable checkpoint in {ckpt_dir!r} (steps {steps})")
 
 
 def _reader(ckpt_dir: str) -> ocp.CheckpointManager:
@@ -110,7 +113,7 @@ def _common(want: dict, saved, path: str = "") -> dict:
     else:
       shape = tuple(getattr(saved[str(k)], "shape", ()))
       if shape != tuple(v.shape):
-        raise ValueError(f"init_from: parameter {p} has shape {shape} in the checkpoint but {tuple(v.shape)} "
+        raise errors.ConfigError(f"init_from: parameter {p} has shape {shape} in the checkpoint but {tuple(v.shape)} "
                          "in this model; allowed: the pretrained run's model config (do not override model.*)")
       out[str(k)] = v
   return out
@@ -150,9 +153,9 @@ def load_pretrained(c: ml_collections.ConfigDict, state: dict, shardings: dict) 
   params, fresh = _merge(state["params"], loaded)
   n_loaded = len(jax.tree.leaves(loaded))
   if not n_loaded:
-    raise ValueError(f"init_from: the checkpoint of {c.init_from!r} shares no parameter with this model")
+    raise errors.ConfigError(f"init_from: the checkpoint of {c.init_from!r} shares no parameter with this model")
   if jax.process_index() == 0:
-    print(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
+    log.info(f"init_from {c.init_from}: loaded {n_loaded} tensors from step {step}; "
           f"freshly initialized: {', '.join(fresh) or 'none'}")
   return {**state, "params": params}
 
@@ -175,7 +178,7 @@ def evaluate(run_dir: str, split: str = "test", max_batches: int = 0) -> dict:
 
   c = config_lib.run_config(run_dir, field="run_dir")
   if c.data.get("task") != "module_cls" or not c.model.get("num_classes", 0):
-    raise ValueError(f"run_dir: {run_dir!r} is not a classifier run; allowed: a run with data.task='module_cls'")
+    raise errors.ConfigError(f"run_dir: {run_dir!r} is not a classifier run; allowed: a run with data.task='module_cls'")
   mesh = parallel.make_mesh(c.mesh)
   graphdef, abs_state = nnx.split(nnx.eval_shape(lambda: models.build(c.family, c.model, c.seed)))
   shardings = nnx.to_pure_dict(parallel.state_shardings(abs_state, mesh))

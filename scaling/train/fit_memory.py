@@ -25,6 +25,7 @@ import ml_collections
 from scaling import config as config_lib
 from scaling.train import memory
 from scaling.models import registry
+from scaling import errors
 
 ACCUM = (1, 2, 4, 8)
 # Step time relative to no remat: `block` reruns each block's forward (1 of the step's 3 forward-equivalents);
@@ -57,7 +58,7 @@ def target(executor: ml_collections.ConfigDict) -> Target | None:
   if not chip:
     return None
   if chip not in memory.CHIP_NAMES:
-    raise ValueError(f"executor.chip: {chip!r}; allowed: '' (no memory rule), {', '.join(memory.CHIP_NAMES)}")
+    raise errors.ConfigError(f"executor.chip: {chip!r}; allowed: '' (no memory rule), {', '.join(memory.CHIP_NAMES)}")
   cap, src = memory.chip_capacity(chip)
   return Target(chip, cap, src, devices_per_run(executor, chip))
 

@@ -6,6 +6,7 @@ Everything that can be wrong with a config is checked before anything compiles; 
 last and atomically. Eval, logging, checkpoints, divergence and fault points exist here once.
 """
 
+import logging
 import os
 import time
 import traceback
@@ -20,13 +21,16 @@ from scaling.data import pipeline
 from scaling.models import accounting, registry, stack
 from scaling.train import branch, budget, checkpoint, finetune, energy, members, memory, metrics, optim, progress
 from scaling.train import step as step_lib
+from scaling import errors
+
+log = logging.getLogger(__name__)
 
 def prepare(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Validate + finalize: every error a config can have is raised here, before any compile."""
   parallel.maybe_initialize_distributed(c)  # must precede any jax call (device_count below)
   c = ml_collections.ConfigDict(c.to_dict())
   if not registry.is_neural_config(c):
-    raise ValueError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(registry.names())}")
+    raise errors.ConfigError(f"family: {c.get('family')!r} is not trained by this loop; allowed: {', '.join(registry.names())}")
   c = config_lib.finalize(c)
   config_lib.validate(c, jax.device_count())
   return c
@@ -39,7 +43,7 @@ def check_resume_layout(c: ml_collections.ConfigDict, workdir: str) -> None:
     return
   saved = finetune.saved_layout(workdir)
   if saved is not None and saved != stack.scanned(c.model):
-    raise ValueError(f"model.scan_layers: {stack.scanned(c.model)} but the checkpoints in {workdir!r} were "
+    raise errors.ConfigError(f"model.scan_layers: {stack.scanned(c.model)} but the checkpoints in {workdir!r} were "
                      f"written with scan_layers={saved}; allowed: {saved} to resume this run")
 
 
@@ -183,7 +187,7 @@ def _resume(cs, workdirs, ckpts, its, engine, state, shardings):
   if got and all(g is not None for g in got) and len({g[0] for g in got}) == 1:
     for it, g in zip(its, got):
       it.set_state(g[2])
-    print(f"resumed {', '.join(workdirs)} from step {got[0][0]}")
+    log.info(f"resumed {', '.join(workdirs)} from step {got[0][0]}")
     return got[0][0], engine.stack([g[1] for g in got])
   if any(ck.manager.all_steps() for ck in ckpts):
     # Members saved at different steps (e.g. some trained alone before), or only unreadable steps: start
@@ -194,12 +198,12 @@ def _resume(cs, workdirs, ckpts, its, engine, state, shardings):
         os.makedirs(os.path.join(d, "attempts"), exist_ok=True)
         os.rename(ck.dir, os.path.join(d, "attempts", f"checkpoints-{int(time.time())}"))
       ck.reopen()
-    print(f"{', '.join(workdirs)}: no checkpoint step all can resume from; starting afresh (old ones in attempts/)")
+    log.info(f"{', '.join(workdirs)}: no checkpoint step all can resume from; starting afresh (old ones in attempts/)")
   c = cs[0]
   if len(cs) == 1 and c.train.get("branch_from"):
     state, data_state = branch.restore(c, workdirs[0], abstract)
     its[0].set_state(data_state)
-    print(f"branched {workdirs[0]} from {branch.trunk_dir(c, workdirs[0])} at step {c.train.branch_step}")
+    log.info(f"branched {workdirs[0]} from {branch.trunk_dir(c, workdirs[0])} at step {c.train.branch_step}")
     return c.train.branch_step, state
   return 0, state
 
@@ -239,12 +243,14 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
         alive[j] = False
         results[j].update(status="diverged", diverged_step=int(step_i), steps=int(step_i), train_loss=last[j]["loss"])
         _finish(results[j], workdirs[j], t_start, is_main, meter)
-        print(f"{names[j]}: diverged at step {step_i}")
+        log.info(f"{names[j]}: diverged at step {step_i}")
 
   def save(step):
     for j in np.flatnonzero(alive):
       ckpts[j].save(step, engine.member(state, j), its[j].get_state())
 
+  n_curve = int(t.get("curve_points", 0))
+  curve = {round(i * p["steps"] / n_curve) for i in range(1, n_curve)} if n_curve else set()
   pending = None  # (step, metrics) of the previous step, read after the next one is dispatched
   for step_i in range(start, p["steps"]):
     state, m = engine.step(state, [next(it) for it in its])
@@ -268,7 +274,7 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     bar.update(1)
     if not alive.any():
       break
-    if t.eval_every and done % t.eval_every == 0 and done != p["steps"]:
+    if ((t.eval_every and done % t.eval_every == 0) or done in curve) and done != p["steps"]:
       ev = evaluate(engine, state["params"], c0)
       for j in np.flatnonzero(alive):
         writers[j].write({"step": done, "tokens": done * p["tokens_per_step"], **ev[j]})
@@ -308,6 +314,6 @@ def _train(cs, b, workdirs, results, writers, t_start, is_main, meter):
     if c.train.get("branch_from"):  # tokens / flops are the budget's; what this run itself trained:
       results[j].update(branch_step=c.train.branch_step,
                         branch_flops=(steps_done - c.train.branch_step) * p["flops_per_step"])
-    print(f"{names[j]} ({c.family}:{c.size}): params={p['params']['total']:,} steps={steps_done} "
+    log.info(f"{names[j]} ({c.family}:{c.size}): params={p['params']['total']:,} steps={steps_done} "
           f"train_loss={train_loss:.4f} eval_loss={ev_j['eval_loss']:.4f} ({elapsed:.1f}s)"
           f"{f' (packed x{k})' if k > 1 else ''}")

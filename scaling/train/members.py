@@ -24,10 +24,10 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from scaling import config as config_lib
 from scaling import io, models, parallel
 from scaling.train import step as step_lib
 from scaling.models import registry
+from scaling import errors
 
 
 # Config fields packed members may differ in (anything else must match: model, data, schedule, steps).
@@ -51,7 +51,7 @@ def pack_key(cfg) -> str | None:
 def check_packable(cs: list[ml_collections.ConfigDict]) -> None:
   keys = {pack_key(c) for c in cs}
   if None in keys or len(keys) != 1:
-    raise ValueError("pack: packed runs must be neural runs that differ only in "
+    raise errors.ConfigError("pack: packed runs must be neural runs that differ only in "
                      f"{', '.join(FREE)}; allowed: same model, data and train settings")
 
 

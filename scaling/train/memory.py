@@ -14,6 +14,7 @@ import jax
 import ml_collections
 
 from scaling import parallel
+from scaling import errors
 from scaling.models import accounting, registry
 
 F32 = 4
@@ -36,7 +37,7 @@ HBM = {"h100": 80e9, "h200": 141e9, "a100": 80e9, "v5e": 16e9}
 CHIP_NAMES = {"h100": "H100", "h200": "H200", "a100": "A100", "v5e": "TPU v5e", "cpu": "cpu"}
 
 
-class TooBig(ValueError):
+class TooBig(errors.ConfigError):
   """A run whose step cannot fit in device memory (a user error: the config asks for too much)."""
 
 
@@ -64,7 +65,7 @@ def chip_capacity(chip: str) -> tuple[float, str]:
   if chip == "cpu":
     return capacity()
   if chip not in HBM:
-    raise ValueError(f"chip: {chip!r}; allowed: {', '.join(CHIP_NAMES)}")
+    raise errors.ConfigError(f"chip: {chip!r}; allowed: {', '.join(CHIP_NAMES)}")
   return HBM[chip], f"published memory of the {CHIP_NAMES[chip]}"
 
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from scaling import errors
 from scaling.models import mup, registry
 
 EMBEDDING_PARAMS = ("embed", "pos_embed", "enc_pos", "dec_pos")
@@ -25,7 +26,7 @@ def cooldown(lr: float, lo: float, steps: int, shape: str) -> optax.Schedule:
     return optax.linear_schedule(lr, lo, steps)
   if shape == "1-sqrt":
     return lambda count: lr + (lo - lr) * jnp.sqrt(jnp.clip(count / steps, 0.0, 1.0))
-  raise ValueError(f"train.decay_shape: got {shape!r}; allowed: linear, 1-sqrt")
+  raise errors.ConfigError(f"train.decay_shape: got {shape!r}; allowed: linear, 1-sqrt")
 
 
 def schedule(t: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
@@ -46,7 +47,7 @@ def schedule(t: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
   elif t.schedule == "constant":
     tail = optax.constant_schedule(lr)
   else:
-    raise ValueError(f"train.schedule: unknown {t.schedule!r}; allowed: cosine, wsd, linear, constant")
+    raise errors.ConfigError(f"train.schedule: unknown {t.schedule!r}; allowed: cosine, wsd, linear, constant")
   return optax.join_schedules([warm, tail], [w]) if w > 0 else tail
 
 
@@ -76,10 +77,10 @@ def make(t: ml_collections.ConfigDict, total_steps: int, family: str | None = No
   """The run's optimizer; pass the run's `family` and `model` config so μP members get their per-role lrs."""
   lr = schedule(t, total_steps)
   parts = [optax.clip_by_global_norm(t.grad_clip)] if t.grad_clip > 0 else []
-  mask = lambda p: decay_mask(p, t)  # noqa: E731
+  mask = lambda p: decay_mask(p, t)
   is_mup = model is not None and mup.enabled(model)
   if is_mup and t.optimizer != "adamw":
-    raise ValueError(f"train.optimizer: {t.optimizer!r} with model.parametrization='mup' (its per-layer lrs "
+    raise errors.ConfigError(f"train.optimizer: {t.optimizer!r} with model.parametrization='mup' (its per-layer lrs "
                      "here are Adam's); allowed: adamw")
   if is_mup:
     parts.append(mup_adamw(lr, t, mask, family, model))
@@ -90,5 +91,5 @@ def make(t: ml_collections.ConfigDict, total_steps: int, family: str | None = No
       parts.append(optax.masked(optax.add_decayed_weights(t.weight_decay), mask))
     parts.append(optax.sgd(lr, momentum=t.momentum if t.optimizer == "momentum" else None))
   else:
-    raise ValueError(f"train.optimizer: unknown {t.optimizer!r}; allowed: adamw, sgd, momentum")
+    raise errors.ConfigError(f"train.optimizer: unknown {t.optimizer!r}; allowed: adamw, sgd, momentum")
   return optax.chain(*parts), lr

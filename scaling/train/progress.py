@@ -4,14 +4,20 @@ Under SLURM, CI or `make sweep > log` tqdm is off (stdout is not a TTY) and a ca
 unreadable in a file anyway. There every event is one flushed line (a file sees it as it happens) and a
 running loop prints a progress line every `every_s()` seconds (env SCALING_LOG_EVERY_S, default 30).
 The training loop (loop.py) and the sweep runner report through here.
+
+Library code logs (stdlib `logging`, under the `scaling` logger: its handler is set up in scaling/__init__.py)
+instead of printing. The CLI chooses the level (`--verbosity`).
 """
 
+import logging
 import math
 import os
 import sys
 import time
 
 from tqdm.auto import tqdm
+
+log = logging.getLogger("scaling")
 
 
 def every_s() -> float:
@@ -23,7 +29,7 @@ def interactive() -> bool:
 
 
 def line(text: str) -> None:
-  print(text, flush=True)
+  log.info(text)
 
 
 def duration(s: float | None) -> str:

@@ -16,6 +16,7 @@ from flax import nnx
 
 from scaling import config as config_lib
 from scaling import parallel
+from scaling import errors
 
 
 def task_of(config: ml_collections.ConfigDict) -> str:
@@ -35,7 +36,7 @@ def forward(model, batch: dict, task: str):
   if task == "module_cls":  # token snippets -> class (GPT classification head); weight 0 marks padding rows
     labels_B = batch["label"]
     return model.classify(batch["inputs"]), labels_B, batch.get("weights", jnp.ones(labels_B.shape, jnp.float32))
-  raise ValueError(f"data.task: unknown {task!r}; allowed: lm, span, prefix_lm, classify, module_cls")
+  raise errors.ConfigError(f"data.task: unknown {task!r}; allowed: lm, span, prefix_lm, classify, module_cls")
 
 
 def loss_sums(logits, targets, weights, z_loss: float) -> dict:
