@@ -25,13 +25,17 @@ def test_family_entries_are_the_accounting_and_size_rule():
 def test_recipe_fields_enter_the_tag_but_old_fields_never_do():
   m = sizes.named("gpt", "nano")
   assert gpt_family.tag(m) == "d64-L2"
-  m.pos, m.tie_embeddings = "rope", False  # fields run ids never carried: ids of old sweeps stay
+  m.pos, m.tie_embeddings, m.attention = "rope", False, "xla"  # fields run ids never carried: old ids stay
   assert gpt_family.tag(m) == "d64-L2"
-  m.mlp = "swiglu"  # a field added after: a recipe comparison gets distinct ids
+  m.mlp = "swiglu"  # a recipe field: in the id by name, so a recipe comparison gets distinct, readable ids
+  assert gpt_family.tag(m) == "d64-L2-swiglu"
+  m.update(sizes.RECIPES["modern"])
+  assert gpt_family.tag(m) == "d64-L2-modern"
+  m.window = 32  # a field added later, outside the named ones: a hash of its value
   a = gpt_family.tag(m)
-  m.mlp = "squared_relu"
+  m.window = 64
   b = gpt_family.tag(m)
-  assert a.startswith("d64-L2-r") and b.startswith("d64-L2-r") and a != b
+  assert a.startswith("d64-L2-modern-r") and b.startswith("d64-L2-modern-r") and a != b
 
 
 def test_a_family_file_registers_its_family(tmp_path):
