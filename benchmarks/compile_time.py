@@ -9,25 +9,18 @@ depth; scanned, it compiles one block inside a loop.
 """
 
 import argparse
-import time
 
 import jax
 
 from scaling.models import sizes
-from train_step import jitted_step  # benchmarks/ is the script's directory
+from train_step import timed_compile  # benchmarks/ is the script's directory
 
 
 def compile_seconds(m, batch: int, seq: int) -> tuple[float, float, float]:
   """(state init seconds: its jit compiles too, trace + lower seconds, XLA compile seconds) of a fresh train
   step for model config m."""
-  t0 = time.perf_counter()
-  fn, state, b = jitted_step(m, batch, seq)
-  jax.block_until_ready(state)
-  t1 = time.perf_counter()
-  lowered = fn.lower(state, b)
-  t2 = time.perf_counter()
-  lowered.compile()
-  return t1 - t0, t2 - t1, time.perf_counter() - t2
+  t = timed_compile(m, batch, seq)[1]
+  return t["init_s"], t["lower_s"], t["compile_s"]
 
 
 def main():

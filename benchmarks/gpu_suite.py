@@ -39,7 +39,7 @@ from scaling import io
 from scaling.models import accounting, sizes
 from scaling.train import fit_memory, memory, metrics
 import packing  # benchmarks/ is the script's directory
-from train_step import jitted_step
+from train_step import timed_compile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (name, d_model, layers, heads, batches, scan) per mode; seq, vocab, dtype and steps below.
@@ -83,14 +83,7 @@ def best_remat(m, batch: int, seq: int) -> tuple[str, str]:
 
 def measure(m, batch: int, seq: int, steps: int, peak: float) -> dict:
   """One train step: compile seconds, XLA's memory, median step time, tokens/s, FLOP/s, MFU."""
-  t0 = time.perf_counter()
-  fn, state, b = jitted_step(m, batch, seq)
-  jax.block_until_ready(state)
-  t1 = time.perf_counter()
-  lowered = fn.lower(state, b)
-  t2 = time.perf_counter()
-  compiled = lowered.compile()
-  t3 = time.perf_counter()
+  (compiled, state, b), seconds = timed_compile(m, batch, seq)
   mem = memory.from_compiled(compiled)
   times = []
   for i in range(steps + 2):  # two warm-up steps
@@ -101,7 +94,7 @@ def measure(m, batch: int, seq: int, steps: int, peak: float) -> dict:
       times.append(time.perf_counter() - s)
   dt = float(np.median(times))
   flops = accounting.train_flops("gpt", m, seq) * batch
-  return {"init_s": t1 - t0, "lower_s": t2 - t1, "compile_s": t3 - t2, "peak_bytes": mem.get("peak"),
+  return {**seconds, "peak_bytes": mem.get("peak"),
           "step_s": dt, "tokens_per_s": batch * seq / dt, "flops_per_s": flops / dt, "mfu": flops / dt / peak,
           "loss": float(out["loss"])}
 

@@ -6,7 +6,7 @@ modern recipe (RMSNorm, SwiGLU, qk-norm, no biases, untied embedding) over GPT-2
 1. lr: each recipe's middle size (2.8e4 non-embedding params) at lr 4e-3, 8e-3, 1.6e-2, one seed
    (configs/sweeps/recipe_comparison.py:lr_grid, into SWEEP_DIR/lr_grid); the lowest held-out loss is that recipe's
    lr, fixed across its ladder's sizes (the rule make sweep uses: one lr for these tiny GPTs).
-2. The ladders: 5 sizes x 2 seeds per recipe at D = 5e5 tokens (configs/sweeps/recipe_comparison.py), each at its lr.
+2. The ladders: 5 sizes x 2 seeds per recipe at D = 2e6 tokens (configs/sweeps/recipe_comparison.py), each at its lr.
 3. scaling.laws.compare.compare(SWEEP_DIR, baseline='gpt2', candidate='modern') (one shared E, bootstrap over
    both ladders' points and seeds) and its figure (scaling/laws/plot_compare.py).
 

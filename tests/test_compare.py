@@ -93,6 +93,19 @@ def test_same_law_on_other_points_covers_1():
   assert _covers(r["top"]["ci"], 1.0), r["top"]
 
 
+def test_a_ladder_that_is_a_step_is_flagged_not_priced():
+  # The candidate improves once, then is flat at the noise (as the 5e5-token modern ladder of
+  # docs/recipe_comparison.md): no power law passes through it, and the result must say so.
+  df = _frame(5, shift=1.0)
+  cand = df["sweep"] == "cand"
+  first = df.loc[cand, "flops"].min()
+  df.loc[cand & (df["flops"] > first), "eval_loss"] = 1.9 + 0.002 * df.loc[cand & (df["flops"] > first), "seed"]
+  r = compare.compare(df, "base", "cand", n_boot=0)
+  assert r["candidate"]["params"]["alpha"] > compare.ALPHA_PLAUSIBLE or not np.isfinite(r["candidate"]["params"]["A"])
+  assert any(n.startswith("candidate 'cand': its points do not identify a power law") for n in r["notes"]), r["notes"]
+  assert not any(n.startswith("baseline") and "identify" in n for n in r["notes"])  # the planted law is one
+
+
 def test_by_params_the_N_multiplier_at_fixed_data():
   r = compare.compare(_frame(5, by="params"), "base", "cand", by="params", n_boot=200, seed=5)
   assert r["x"] == "params_nonembed"

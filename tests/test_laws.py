@@ -176,6 +176,22 @@ def test_three_sizes_give_no_false_interval():
   assert lo < out["fits"]["kaplan/a"]["params"]["alpha"] < hi
 
 
+def test_a_tokens_per_param_ladder_gets_no_compute_optimal_fits():
+  """A params ladder at 20 tokens per parameter tags each run with its token budget: budgets that differ per
+  size but are not FLOP budgets, and (N, D) on one line. fit_frame('auto') fits L(N) only, no approaches."""
+  N = np.geomspace(1e4, 1e6, 5)
+  D = 20 * N
+  y = 1.5 + 30 * N ** -0.3 + 40 * D ** -0.3
+  df = pd.DataFrame(dict(run_id=[f"r{i}" for i in range(5)], status="completed", family="a", params_nonembed=N,
+                         tokens=D, flops=6 * N * D, eval_loss=y, budget=D, budget_unit="tokens"))
+  out = fit.fit_frame(df, n_boot=20)
+  assert "power/a" in out["fits"]
+  assert not any(k.startswith(("approach", "power/a/flops")) for k in [*out["fits"], *out["skipped"]]), out
+  isoflop = df.assign(budget=6 * N * D, budget_unit="flops")  # the same runs as FLOP budgets: approaches tried
+  assert any(k.startswith("approach3") for k in [*fit.fit_frame(isoflop, n_boot=0)["fits"],
+                                                  *fit.fit_frame(isoflop, n_boot=0)["skipped"]])
+
+
 def test_pairs_bootstrap_interval_covers_planted_alpha():
   """Calibration, not just a fit: over 30 noisy 5-size ladders like make sweep's (1 % noise), the pairs
   bootstrap's 95 % interval holds the planted alpha in >= 80 % (26 of 30 here; 94 % over 80 ladders in

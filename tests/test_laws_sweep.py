@@ -125,7 +125,8 @@ def test_figures_draw_the_fits(sweep, fitted):
   assert ax_loss.get_xscale() == "log" and ax_n.get_yscale() == "log"
   fig = plot.loss_vs_size_figure(df, f)
   ax = fig.axes[0]
-  assert ax.get_xlabel() == "non-embedding parameters N" and ax.get_ylabel() == "held-out loss (nats)"
+  assert ax.get_xlabel() == "non-embedding parameters N" and ax.get_ylabel() == "held-out loss (nats/byte)"  # byte-level runs
+  assert results.loss_unit(df.assign(**{"data.tokenizer": "bpe"})) == "nats/token"  # subword tokens
   assert len(ax.collections) >= 8  # points and bootstrap bands of every family
   # Without a fit the data figures still draw; isoflop needs approach 2.
   assert plot.loss_vs_flops_figure(df, curves, None) is not None
@@ -192,7 +193,7 @@ def test_loss_vs_flops_draws_every_run_coloured_by_size_and_the_envelope(sweep, 
   # Held-out loss logged once per run (no eval_every): the curves are the training loss.
   once = curves[curves["eval_loss"].isna() | (curves["step"] == curves.groupby("run_id")["step"].transform("max"))]
   ax1 = next(a for a in plot.loss_vs_flops_figure(df, once, None).axes if a.get_title().startswith("gpt"))
-  assert ax1.get_title() == "gpt: learning curves vs compute" and ax1.get_ylabel() == "loss (nats)"
+  assert ax1.get_title() == "gpt: learning curves vs compute" and ax1.get_ylabel() == "loss (nats/byte)"
   assert sum((l.get_gid() or "").startswith("curve:") for l in ax1.get_lines()) == len(runs)
 
 

@@ -44,6 +44,9 @@ LADDER = "sweep"  # the column naming a run's ladder (the key of a sweep config'
 N_LAW_PARAMS = 3  # E, A, alpha per ladder
 NO_DIFFERENCE = "no evidence of a difference at these sizes"
 FIXED_DATA_SPREAD = 1.1  # by='params': a ladder's token counts may differ this much (whole steps), no more
+# Loss-vs-compute exponents of real ladders are ~0.05-0.5 (Kaplan: 0.050; Chinchilla: ~0.15-0.3); a fit past 3 is
+# a step through the points (every point but the first at E), not a law.
+ALPHA_PLAUSIBLE = 3.0
 _BIG = 1e300  # stands in for an infinite multiplier inside percentiles (numpy's interpolation makes NaN of inf)
 
 
@@ -292,10 +295,12 @@ def compare(frame_or_sweep_dir, baseline: str, candidate: str, by: str = "comput
   grid = np.geomspace(lo, hi, n_grid)
   logM = _log_multiplier(theta[None], law, x0_b, x0_c, grid)[0]
   logM_lo, logM_hi = _interval(_log_multiplier(boot, law, x0_b, x0_c, grid))
-  top = dict(x=float(hi), M=float(np.exp(logM[-1])), ci=[float(np.exp(logM_lo[-1])), float(np.exp(logM_hi[-1]))])
+  with np.errstate(over="ignore"):  # M beyond 1e308: inf, which the notes below explain
+    top = dict(x=float(hi), M=float(np.exp(logM[-1])), ci=[float(np.exp(logM_lo[-1])), float(np.exp(logM_hi[-1]))])
+    curve = dict(x=grid, M=np.exp(logM), lo=np.exp(logM_lo), hi=np.exp(logM_hi))
 
   out = dict(by=by, x=x_c_col, law=law, loss=loss, n_boot=int(ok.sum()), overlap=[float(lo), float(hi)],
-             curve=dict(x=grid, M=np.exp(logM), lo=np.exp(logM_lo), hi=np.exp(logM_hi)), top=top, notes=[])
+             curve=curve, top=top, notes=[])
   for role, name, xs, seeds, x0 in (("baseline", baseline, x_b, seeds_b, x0_b),
                                     ("candidate", candidate, x_c, seeds_c, x0_c)):
     p, samples = _natural(theta[None], law, role, x0), _natural(boot[ok], law, role, x0)
@@ -304,6 +309,11 @@ def compare(frame_or_sweep_dir, baseline: str, candidate: str, by: str = "comput
                                             seeds=[s for s in seeds]),
                      params={k: float(v[0]) for k, v in p.items()}, ci=estimator._ci(samples),
                      x_range=[float(xs.min()), float(xs.max())], x0=x0)
+    p = out[role]["params"]
+    if not (np.isfinite(p["A"]) and p["alpha"] <= ALPHA_PLAUSIBLE):
+      out["notes"].append(f"{role} {name!r}: its points do not identify a power law (alpha={p['alpha']:.3g}, "
+                          f"A={p['A']:.3g}: the law is a step, not a curve); its multiplier is not a measurement. "
+                          "Try more sizes, more tokens per run, or law='separate_E'")
   d_alpha = out["candidate"]["params"]["alpha"] - out["baseline"]["params"]["alpha"]
   d_samples = _natural(boot[ok], law, "candidate", x0_c)["alpha"] - _natural(boot[ok], law, "baseline", x0_b)["alpha"]
   out["alpha_diff"] = dict(value=float(d_alpha), ci=estimator._ci({"d": d_samples})["d"])
@@ -312,6 +322,7 @@ def compare(frame_or_sweep_dir, baseline: str, candidate: str, by: str = "comput
   reach = top["M"] * hi if np.isfinite(top["M"]) else hi
   fx = np.geomspace(min(x_b.min(), x_c.min()), min(max(x_b.max(), x_c.max(), reach), 100 * hi), 200)
   out["frontier"] = {"x": fx}
+  out["unit"] = results.loss_unit(df)
   for role, x0 in (("baseline", x0_b), ("candidate", x0_c)):
     band = _interval(_loss(boot[ok], law, role, x0, fx)) if ok.sum() >= 2 else (None, None)
     out["frontier"][role] = dict(loss=_loss(theta[None], law, role, x0, fx)[0], lo=band[0], hi=band[1])

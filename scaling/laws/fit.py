@@ -130,7 +130,8 @@ def kaplan(x, loss, *, n_boot: int = 200, seed: int = 0, x_name: str = "x") -> d
 
   def named(slope, icpt):
     alpha = -slope
-    return {"x_c": np.exp(icpt / alpha), "alpha": alpha}
+    with np.errstate(over="ignore", divide="ignore"):  # a resample with alpha ~ 0 has x_c = inf: its CI says so
+      return {"x_c": np.exp(icpt / alpha), "alpha": alpha}
   samples = named(slope[1:], icpt[1:])
   return dict(law="kaplan", x=x_name, n=len(x), params={k: float(v[0]) for k, v in named(slope[:1], icpt[:1]).items()},
               derived={}, ci=_ci(samples), boot=samples, n_boot=int(np.isfinite(slope[1:]).sum()),
@@ -239,10 +240,20 @@ def _min_per_size(xv: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarra
   return u, best
 
 
-def _budgets(fdf: pd.DataFrame) -> np.ndarray:
+def _flop_budget(fdf: pd.DataFrame) -> np.ndarray:
+  """Each run's FLOP budget (IsoFLOP grids), NaN elsewhere. A params ladder at `tokens_per_param` tags its
+  runs with a *token* budget that grows with N: those are not compute budgets, and its (N, D) lie on one line,
+  where approach 3 cannot tell A/N^alpha from B/D^beta."""
   if "budget" not in fdf.columns:
-    return np.zeros(0)
+    return np.full(len(fdf), np.nan)
   b = pd.to_numeric(fdf["budget"], errors="coerce").to_numpy(dtype=np.float64)
+  if "budget_unit" in fdf.columns:  # absent: runs made before the unit was tagged, all FLOP-budgeted
+    b = np.where(fdf["budget_unit"].astype(str).isin(["flops", "nan", "None"]), b, np.nan)
+  return b
+
+
+def _budgets(fdf: pd.DataFrame) -> np.ndarray:
+  b = _flop_budget(fdf)
   return np.unique(b[np.isfinite(b)])
 
 
@@ -317,7 +328,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
       continue
     if law == "auto":  # Kaplan's L(C): the lowest loss at each budget, a power law in C
       def frontier_fit():
-        b, ell = _col(fdf, "budget"), _col(fdf, loss)
+        b, ell = _flop_budget(fdf), _col(fdf, loss)
         return {**power(*_min_per_size(b[np.isfinite(b)], ell[np.isfinite(b)]), x_name="flops", **boot),
                 "family": fam}
       attempt("fits", f"power/{fam}/flops", frontier_fit)
@@ -333,7 +344,7 @@ def fit_frame(df: pd.DataFrame, law: str = "auto", x: str = "params_nonembed", l
       def a2():
         # Every seed of each point's best setting: approach2 averages them and its bootstrap redraws them.
         runs = used[used["family"] == fam]
-        b = _col(runs, "budget") if "budget" in runs.columns else np.full(len(runs), np.nan)
+        b = _flop_budget(runs)
         s = np.isfinite(b)
         return {**approach2(_col(runs, xc)[s], _col(runs, "tokens")[s], _col(runs, loss)[s], b[s], **boot),
                 "family": fam, "N": xc}
@@ -396,7 +407,7 @@ def _approach1_frame(fdf, xc, loss, curves, n_boot, seed) -> dict:
       return approach1(tok * fpt, per[xc].astype(float).reindex(cv["run_id"]).to_numpy(), tok,
                        cv[loss].to_numpy(dtype=np.float64), cv["run_id"].to_numpy(), n_boot=n_boot,
                        seed=seed, budgets=_budgets(fdf) if _budgets(fdf).size else None)
-  b = _col(fdf, "budget") if "budget" in fdf.columns else np.full(len(fdf), np.nan)
+  b = _flop_budget(fdf)
   sel = np.isfinite(b)
   if not sel.any():
     raise errors.ConfigError("approach1: needs training curves (metrics.jsonl) or runs with a 'budget' tag")

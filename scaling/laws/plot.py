@@ -142,7 +142,7 @@ def loss_vs_size_figure(df: pd.DataFrame, fit: dict | None = None, x: str = "par
   ys = ys[np.isfinite(ys) & (ys > 0)]
   lo, hi = ax.get_ylim()  # a wide bootstrap band past the data must not squash the points
   ax.set_ylim(max(lo, ys.min() / 2), min(hi, ys.max() * 2))
-  _loglog(ax, x, loss, "Loss vs model size")
+  _loglog(ax, x, loss, "Loss vs model size", unit=results.loss_unit(df))
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
   return fig
 
@@ -179,6 +179,7 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
   if not fams:
     return None
   fig, axes = _figure(len(fams), width=5.6, height=4.6)
+  u = results.loss_unit(df)
   for ax, fam in zip(axes, fams):
     fdf = done[done["family"] == fam]
     xc = fit_lib._x_column(fdf, x)
@@ -195,13 +196,13 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
       for i, (rid, r) in enumerate(cv.groupby("run_id")):
         ax.plot(_num(r, "flops"), _num(r, metric), color=color_of[rid], gid=f"curve:{rid}",
                 **(dict(lw=0.5, alpha=0.3) if rid in faint else dict(lw=0.9, alpha=0.75)),
-                label=f"{_label(metric)}, one curve per run" if i == 0 else None)
+                label=f"{_label(metric, u)}, one curve per run" if i == 0 else None)
       fC, fL = fit_lib.frontier(_num(cv, "flops"), _num(cv, metric), cv["run_id"].to_numpy())
     else:
       fC, fL = fit_lib.frontier(C, L, fdf["run_id"].to_numpy())
     _draw_grid(ax, grid, "flops", loss, [color_of[r] for r in grid["run_id"]], varied, "final loss")
     edge = _at_edge(pts)
-    for sel, kw in ((~edge, dict(edgecolor="k", lw=0.5, label=f"final {_label(loss)}, best of each point")),
+    for sel, kw in ((~edge, dict(edgecolor="k", lw=0.5, label=f"final {_label(loss, u)}, best of each point")),
                     (edge, dict(facecolor="white", lw=1.2, gid="edge", label=_edge_label(int(edge.sum()))))):
       if sel.any():
         cols = [color_of[r] for r in pts["run_id"][sel]]
@@ -226,8 +227,8 @@ def loss_vs_flops_figure(df: pd.DataFrame, curves: pd.DataFrame | None = None, f
     if norm is not None and np.unique(N[np.isfinite(N)]).size > 1:  # one size: nothing to tell apart
       fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(xc), fraction=0.05, pad=0.02)
     what = "learning curves" if metric else "final losses"
-    _loglog(ax, "flops", loss, f"{fam}: {what} vs compute")
-    ax.set_ylabel("loss (nats)" if metric and metric != loss else _label(loss))
+    _loglog(ax, "flops", loss, f"{fam}: {what} vs compute", unit=u)
+    ax.set_ylabel(f"loss ({u})" if metric and metric != loss else _label(loss, u))
     ax.legend(fontsize=7, loc="lower left", framealpha=0.85)  # loss falls with C: that corner is empty
   return fig
 
@@ -271,7 +272,7 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
     ax.set_xlim(np.nanmin(n_all) / 2, np.nanmax(n_all) * 2)
   ax.set_xscale("log")
   ax.set_xlabel(_label(xc))
-  ax.set_ylabel(_label(loss))
+  ax.set_ylabel(_label(loss, results.loss_unit(df)))
   ax.grid(True, which="both", alpha=0.25)
   ax.set_title(f"{family}: IsoFLOP profiles")
   handles, _ = ax.get_legend_handles_labels()
@@ -321,7 +322,8 @@ def isoflop_figure(df: pd.DataFrame, fit: dict, family: str, loss: str = "eval_l
   return fig
 
 
-def learning_curves_figure(curves: pd.DataFrame, family: str, loss: str = "eval_loss") -> Figure | None:
+def learning_curves_figure(curves: pd.DataFrame, family: str, loss: str = "eval_loss",
+                           unit: str = "nats/token") -> Figure | None:
   """Loss against step and against tokens for each run of a family, coloured by size; the held-out
   loss solid, the training loss faint."""
   cv = curves[curves["family"] == family] if "family" in curves.columns else curves[:0]
@@ -349,10 +351,10 @@ def learning_curves_figure(curves: pd.DataFrame, family: str, loss: str = "eval_
           if len(rr):
             ax.plot(_num(rr, xa), _num(rr, col), color=color, marker="o" if len(rr) == 1 else None, ms=3, **kw)
             drawn = True
-    _loglog(ax, xa, loss, f"{family}: learning curves by {'step' if xa == 'step' else 'tokens'}")
-    ax.set_ylabel("loss (nats)")
-    ax.legend(handles=[matplotlib.lines.Line2D([], [], color="k", lw=1.4, marker="o", ms=3, label=_label(loss)),
-                       matplotlib.lines.Line2D([], [], color="k", lw=0.7, alpha=0.35, label=_label("train_loss"))],
+    _loglog(ax, xa, loss, f"{family}: learning curves by {'step' if xa == 'step' else 'tokens'}", unit=unit)
+    ax.set_ylabel(f"loss ({unit})")
+    ax.legend(handles=[matplotlib.lines.Line2D([], [], color="k", lw=1.4, marker="o", ms=3, label=_label(loss, unit)),
+                       matplotlib.lines.Line2D([], [], color="k", lw=0.7, alpha=0.35, label=_label("train_loss", unit))],
               fontsize=7, loc="upper right")
   if not drawn:
     return None
@@ -379,7 +381,7 @@ def loss_vs_examples_figure(df: pd.DataFrame, fit: dict | None = None, loss: str
     f = _fits(fit).get(f"power/{fam}/{size}/train_examples")
     if f:
       _curve(ax, f, xs.min(), xs.max(), col, f"  fit: {_params_text(f)}")
-  _loglog(ax, "train_examples", loss, "Loss vs training-set size")
+  _loglog(ax, "train_examples", loss, "Loss vs training-set size", unit=results.loss_unit(df))
   ax.legend(fontsize=7)
   return fig
 
@@ -443,7 +445,7 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None) -> list[str]:
     figures.append((f"isoflop_{fam}", isoflop_figure(df, fit, fam, loss=loss) if fit else None))
     figures.append((f"hparams_{fam}", plot_hparams.figure(df, fit, fam, loss=loss)))
     if len(curves):
-      figures.append((f"learning_curves_{fam}", learning_curves_figure(curves, fam, loss=loss)))
+      figures.append((f"learning_curves_{fam}", learning_curves_figure(curves, fam, loss=loss, unit=results.loss_unit(df))))
   for name, fig in figures:
     if fig is not None:
       paths += save(fig, out_dir, name)

@@ -10,12 +10,13 @@ from matplotlib.figure import Figure
 LABELS = {
     "params_nonembed": "non-embedding parameters N", "params": "parameters", "flops": "training FLOPs C",
     "tokens": "training tokens D", "train_examples": "training examples", "step": "step",
-    "eval_loss": "held-out loss (nats)", "train_loss": "training loss (nats)",
 }
+LOSSES = {"eval_loss": "held-out loss", "train_loss": "training loss"}
 
 
-def label(name: str) -> str:
-  return LABELS.get(name, name)
+def label(name: str, unit: str = "nats/token") -> str:
+  """Axis label of a column; a loss carries its unit (results.loss_unit: nats/byte for byte-level runs)."""
+  return f"{LOSSES[name]} ({unit})" if name in LOSSES else LABELS.get(name, name)
 
 
 def figure(ncols: int = 1, width: float = 5.2, height: float = 4.0):
@@ -24,11 +25,11 @@ def figure(ncols: int = 1, width: float = 5.2, height: float = 4.0):
   return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
-def loglog(ax, x: str, y: str, title: str = ""):
+def loglog(ax, x: str, y: str, title: str = "", unit: str = "nats/token"):
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_xlabel(label(x))
-  ax.set_ylabel(label(y))
+  ax.set_ylabel(label(y, unit))
   ax.grid(True, which="both", alpha=0.25)
   if title:
     ax.set_title(title)

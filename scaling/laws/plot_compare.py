@@ -49,7 +49,8 @@ def _frontier_panel(ax, r: dict):
                       [fr[k]["loss"] for k in ("baseline", "candidate")])
   ys = ys[np.isfinite(ys) & (ys > 0)]
   ax.set_ylim(ys.min() / 1.03, ys.max() * 1.03)
-  plot._loglog(ax, r["x"], r["loss"], f"Both ladders' frontiers ({r['law'].replace('_', ' ')})")
+  plot._loglog(ax, r["x"], r["loss"], f"Both ladders' frontiers ({r['law'].replace('_', ' ')})",
+               unit=r.get("unit", "nats/token"))
   ax.legend(fontsize=6.5, loc="upper right")
 
 

@@ -183,6 +183,7 @@ def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: f
   pts = results.best_points(done, loss)
   fam = _family(pts, family)
   fpts, fdone = pts[pts["family"] == fam], done[done["family"] == fam]
+  notes = []
   if holdout:
     xh = fit_lib._x_column(fpts, x)
     sizes = np.unique(fit_lib._col(fpts, xh))
@@ -192,14 +193,12 @@ def predict(sweep_dir: str, N: float | None = None, D: float | None = None, C: f
     held = sizes[-holdout:]
     if N is None and C is None:
       N = float(held[-1])
-    notes = []
     fpts, fdone = fpts[~np.isin(fit_lib._col(fpts, xh), held)], fdone[~np.isin(fit_lib._col(fdone, xh), held)]
     notes.append(f"backtest: the {holdout} largest {xh} ({', '.join(f'{v:.4g}' for v in held)}) left out of the fit")
   name = _law(sweep_dir, law, fpts, x, C)
   if C is not None and name != "approach3":
     raise errors.ConfigError(f"C: the compute-optimal allocation needs law approach3; allowed: --law=approach3 (or auto) "
                      f"on runs at >= 2 budgets, or --N (law {name})")
-  notes = notes if holdout else []
   try:
     out = fit_lib.fit_frame(fdone, law=name, x=x, loss=loss, n_boot=n_boot, seed=seed)
   except ValueError as e:

@@ -86,6 +86,13 @@ def load_run(run_dir: str) -> dict:
   return row
 
 
+def loss_unit(df: pd.DataFrame) -> str:
+  """'nats/byte' when every run read bytes (data.tokenizer 'byte', the default: one token per byte), else
+  'nats/token' (a subword tokenizer, or a frame without the column)."""
+  tok = df["data.tokenizer"].dropna().unique() if "data.tokenizer" in df.columns else []
+  return "nats/byte" if len(tok) and set(tok) <= {"byte"} else "nats/token"
+
+
 def point_ids(df: pd.DataFrame) -> np.ndarray:
   """An integer per row; rows with the same id are one point's inner grid (see POINT). A frame without
   parameter counts (built by hand) has no way to tell sizes apart: every row is its own point."""
