@@ -4,8 +4,9 @@
 
 1. The ladder: make sweep's GPT ladder alone (configs/sweeps/default.py: 5 sizes d16-L1 .. d64-L2, 2 seeds per
    point, 2M tokens each, warmup 20 %), into SWEEP_DIR.
-2. The forecast: `scaling.laws.predict.predict` at 4x the largest size's parameters (4x its compute at the same
-   tokens), snapped to the size the ladder's size rule actually builds there, with its 95 % predictive interval
+2. The forecast: `scaling.laws.predict.predict` for the smallest member the ladder's size rule builds whose training
+   FLOPs are >= 4x the largest run's (same tokens; FLOPs grow slower than N: the vocabulary head and attention do
+   not scale with it, so this is ~6x the parameters at these sizes), with its 95 % predictive interval
    (the fit's bootstrap plus the measured seed noise). Appended to SWEEP_DIR/predictions.jsonl.
 3. The target: a sweep whose one ladder is that forecast (`forecast='SWEEP_DIR:last'`, 2 seeds), into
    SWEEP_DIR_target; when it completes, the runner scores the ledger line (actual = the seed mean).
@@ -24,7 +25,7 @@ from scaling.laws import predict
 from scaling.sweep import ladders, ledger
 from scaling.train import budget
 
-SCALE = 4.0  # the target's parameters (and compute, at the ladder's fixed tokens) over the largest member's
+SCALE = 4.0  # the target's training FLOPs over the largest ladder run's (issue 25: >= 4x in compute)
 
 
 def ladder(smoke: bool):
@@ -36,12 +37,21 @@ def ladder(smoke: bool):
   return s
 
 
-def buildable(s, n_target: float) -> float:
-  """The non-embedding parameters of the member the ladder's size rule builds for a target of n_target."""
+def _member(s, n_target: float):
   t = ml_collections.ConfigDict(s.ladders.gpt.to_dict())
   t.sizes, t.seeds = (float(f"{n_target:.3g}"),), (0,)
   (_, c), = ladders.expand(t)
-  return float(budget.plan(c)["params"]["nonembed"])
+  return budget.plan(c)
+
+
+def target_size(s, n_max: float, flops_min: float) -> tuple[float, float]:
+  """(non-embedding params, training FLOPs) of the smallest member the size rule builds with >= flops_min."""
+  n = n_max
+  while True:
+    n *= 1.05
+    p = _member(s, n)
+    if p["flops"] >= flops_min:
+      return float(p["params"]["nonembed"]), float(p["flops"])
 
 
 def main(argv=None):
@@ -50,8 +60,8 @@ def main(argv=None):
   t0 = time.time()
   s = ladder(smoke)
   df = common.completed(common.run(args, s))
-  n_max = float(df["params_nonembed"].max())
-  n_star = buildable(s, SCALE * n_max)
+  n_max, c_max = float(df["params_nonembed"].max()), float(df["flops"].max())
+  n_star, c_star = target_size(s, n_max, SCALE * c_max)
   f = predict.predict(args.sweep_dir, N=n_star, family="gpt", n_boot=args.n_boot)
   print(predict.format_forecast(f), flush=True)
   target = ladder(smoke)
@@ -65,8 +75,10 @@ def main(argv=None):
              f"actual {line['actual']:.4f} vs forecast {line['loss']:.4f} [{line['lo']:.4f}, {line['hi']:.4f}]: "
              f"{'inside' if line['inside'] else 'OUTSIDE'} the 95 % interval, error {100 * line['error']:+.2f} %, "
              f"interval +-{100 * half:.2f} % of the forecast")
-  print(f"[forecast] N={n_star:.4g} ({n_star / n_max:.2f}x the largest, {SCALE:g}x asked): {verdict}; "
+  print(f"[forecast] N={n_star:.4g} ({n_star / n_max:.2f}x the largest's parameters, {c_star / c_max:.2f}x its "
+        f"FLOPs; >= {SCALE:g}x asked): {verdict}; "
         f"{time.time() - t0:.0f}s in all", flush=True)
+  return dict(line, flops_ratio=c_star / c_max, params_ratio=n_star / n_max)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,13 @@ def test_classic_vs_neural_smoke_and_resume(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_forecast_smoke_scores_a_run_4x_the_compute(data_dir, tmp_path):
+  line = _smoke("forecast", str(tmp_path / "forecast"))
+  assert line["flops_ratio"] >= 4 and line["actual"] is not None and line["lo"] < line["loss"] < line["hi"]
+  assert isinstance(line["inside"], bool) and line["error"] == pytest.approx(line["loss"] / line["actual"] - 1)
+
+
+@pytest.mark.slow
 def test_kaplan_scaling_smoke(data_dir, tmp_path):
   d = str(tmp_path / "kaplan")
   fit = _smoke("kaplan_scaling", d)
