@@ -10,7 +10,7 @@ import os
 
 import ml_collections
 
-from scaling.sweep import ladders
+from scaling.sweep import ladders, variants
 
 FAMILY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "my_family.py")
 SIZES = (4e3, 1.6e4, 6.4e4)  # target non-embedding parameters
@@ -26,8 +26,7 @@ def _ladder(family: str) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str = ""):
-  if arg:
-    raise ValueError(f"config arg: {arg!r}; allowed: ''")
+  variants.check(arg, ("",), __file__)
   s = ladders.defaults()
   s.name = "custom_family"
   s.family_file = FAMILY_FILE
