@@ -79,6 +79,9 @@ def _multiplier_panel(ax, r: dict):
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(np.geomspace(lo, hi, 4)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
+  elif hi / lo < 100:  # one or two decades: label the minor ticks at 2 and 5 x 10^k only (3 and 4 collide)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _: f"{v:.0e}".replace("e+", "e") if f"{v:.0e}"[0] in "25" else ""))
   d = r["alpha_diff"]
   ax.set_title(f"{r['candidate']['name']} vs {r['baseline']['name']}: M = {t['M']:.3g} [{t['ci'][0]:.3g}, "
                f"{t['ci'][1]:.3g}] at {sym} = {t['x']:.3g}\nα_candidate − α_baseline = {d['value']:+.3g} "
