@@ -117,5 +117,6 @@ def test_recipe_comparison_smoke_config_expands_with_distinct_ids(data_dir):
   for lr_grid in ("lr_grid", "smoke_lr_grid"):
     grid = ladders.expand(common.sweep_config("recipe_comparison", lr_grid))
     assert len({r for r, _ in grid}) == 6 and {c.train.lr for _, c in grid} == {4e-3, 8e-3, 1.6e-2}
-  with pytest.raises(ValueError, match="allowed: '' \\(no argument\\), 'smoke', 'lr_grid', 'smoke_lr_grid'"):
+  allowed = "allowed: '' \\(no argument\\), 'short', 'smoke', 'lr_grid', 'short_lr_grid', 'smoke_lr_grid'"
+  with pytest.raises(ValueError, match=allowed):
     common.sweep_config("recipe_comparison", "full")

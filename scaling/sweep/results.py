@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scaling import io
+from scaling.data import pipeline
 from scaling.train import budget
 from scaling.models import registry
 
@@ -87,10 +88,11 @@ def load_run(run_dir: str) -> dict:
 
 
 def loss_unit(df: pd.DataFrame) -> str:
-  """'nats/byte' when every run read bytes (data.tokenizer 'byte', the default: one token per byte), else
-  'nats/token' (a subword tokenizer, or a frame without the column)."""
-  tok = df["data.tokenizer"].dropna().unique() if "data.tokenizer" in df.columns else []
-  return "nats/byte" if len(tok) and set(tok) <= {"byte"} else "nats/token"
+  """'nats/byte' when every run read bytes (data.tokenizer 'byte': one token per byte), else 'nats/token'. A run
+  whose config has no data.tokenizer used the default (pipeline.DEFAULTS: 'byte')."""
+  default = pipeline.DEFAULTS["tokenizer"]
+  tok = df["data.tokenizer"].fillna(default) if "data.tokenizer" in df.columns else pd.Series([default])
+  return "nats/byte" if set(tok.astype(str)) <= {"byte"} else "nats/token"
 
 
 def point_ids(df: pd.DataFrame) -> np.ndarray:
