@@ -68,8 +68,7 @@ def base(family: str = "gpt", size: str = "tiny", task: str | None = None,
 def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Fills model fields that the data decides. Cheap: reads dataset metadata, builds nothing big."""
   from scaling.data import pipeline  # local: keeps `import scaling.config` light
-  registry.load(c)
-  if not registry.is_neural_config(c):
+  if not registry.is_neural_config(c):  # imports c.family_file first
     return c
   fam = registry.get(c.family)
   with c.unlocked():
@@ -77,13 +76,13 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       inherit_model(c)
     check_task(c)
     info = pipeline.dataset_info(c.data)
-    if not fam.uses_vocab(c.model):
-      pass
-    elif not c.model.get("vocab_size"):
-      c.model.vocab_size = int(info["vocab_size"])
-    elif info.get("vocab_size") and c.model.vocab_size < info["vocab_size"]:  # else: NaN logits at step 1
-      raise errors.ConfigError(f"model.vocab_size: {c.model.vocab_size} is smaller than the data's {info['vocab_size']} "
-                       f"token ids (tokenizer {info['tokenizer']!r}, task {info['task']!r}); 0 takes it from the data")
+    if fam.uses_vocab(c.model):  # a classifier's inputs are features: no vocabulary
+      if not c.model.get("vocab_size"):
+        c.model.vocab_size = int(info["vocab_size"])
+      elif info.get("vocab_size") and c.model.vocab_size < info["vocab_size"]:  # else: NaN logits at step 1
+        raise errors.ConfigError(f"model.vocab_size: {c.model.vocab_size} is smaller than the data's "
+                                 f"{info['vocab_size']} token ids (tokenizer {info['tokenizer']!r}, task "
+                                 f"{info['task']!r}); 0 takes it from the data")
     if c.data.get("task") == "module_cls":
       c.model.num_classes = int(info["num_classes"])
     if fam.finalize is not None:
@@ -119,8 +118,7 @@ def check_task(c: ml_collections.ConfigDict) -> None:
 
 def validate(c: ml_collections.ConfigDict, n_devices: int | None = None) -> None:
   """One clear ValueError naming the field and what is allowed. Run before anything compiles."""
-  registry.load(c)
-  if not registry.is_neural_config(c) and c.family not in BASELINES:
+  if not registry.is_neural_config(c) and c.family not in BASELINES:  # imports c.family_file first
     raise errors.ConfigError(f"family: unknown {c.family!r}; allowed: {', '.join(registry.names() + BASELINES)}")
   if c.family in BASELINES:
     from scaling.baselines import run as baseline_run
